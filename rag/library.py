@@ -1,0 +1,211 @@
+"""The Python API: one :class:`Library` per data directory (or Chroma server).
+
+>>> from rag import Library
+>>> lib = Library(home="/tmp/my-library")        # explicit arguments beat RAG_* variables
+>>> lib.ingest(["papers.jsonl"])                 # doctest: +SKIP
+>>> lib.ask("What does Block-LoRA share?").answer  # doctest: +SKIP
+
+The CLI is a thin layer over this class.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.answer import Backend
+    from rag.embedding import Embedder
+    from rag.retrieve import DenseRetriever
+    from rag.schema import Answer, Hit
+    from rag.store import Store
+
+
+class IngestReport(BaseModel):
+    files: int
+    records: int
+    duplicates: int
+    papers_added: int
+    papers_updated: int
+    papers_unchanged: int
+    chunks_written: int
+    skipped: list[str]
+    seconds: float
+
+
+class Stats(BaseModel):
+    papers: int
+    chunks: int
+    embedder: str
+    location: str
+    home: str
+
+
+class Library:
+    """A library of papers: ingest, search, ask."""
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if settings is None:
+            settings = Settings(**overrides)
+        elif overrides:
+            settings = settings.model_copy(update=overrides)
+        self.settings = settings
+        self.home: Path = settings.resolved_home()
+
+    # --- components, built on first use -----------------------------------------------------
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        from rag.embedding import make_embedder
+
+        return make_embedder(self.settings)
+
+    @cached_property
+    def store(self) -> Store:
+        from rag.store import Store
+
+        return Store(
+            self.home,
+            chroma_url=self.settings.chroma_url,
+            collection=self.settings.collection,
+            embedder_name=self.embedder.name,
+            dim=self.embedder.dim,
+        )
+
+    @cached_property
+    def retriever(self) -> DenseRetriever:
+        from rag.retrieve import DenseRetriever
+
+        return DenseRetriever(self.store, self.embedder)
+
+    @cached_property
+    def backend(self) -> Backend:
+        from rag.answer import ExtractiveBackend
+
+        return ExtractiveBackend(self.embedder, max_sentences=self.settings.answer_sentences)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        skip_errors: bool = False,
+        progress: bool | None = None,
+    ) -> IngestReport:
+        """Parse, chunk, embed and store papers. All input is validated before anything is
+        written: a bad record raises :class:`~rag.errors.InputError` and the store is untouched
+        (unless ``skip_errors``, which skips and reports bad records)."""
+        from rag.chunking import chunk_paper, embed_text
+        from rag.ingest import content_hash, iter_input_files, parse_paths
+
+        started = time.perf_counter()
+        paths = list(paths)
+        files = iter_input_files(paths)
+        parsed = parse_paths(files, skip_errors=skip_errors)
+        digests = {p.paper_id: content_hash(p) for p in parsed.papers}
+        existing = self.store.paper_hashes(list(digests))
+        todo = [p for p in parsed.papers if existing.get(p.paper_id) != digests[p.paper_id]]
+        updated = [p.paper_id for p in todo if p.paper_id in existing]
+        chunks = [c for p in todo for c in chunk_paper(p, self.settings.chunk_tokens)]
+        texts = [embed_text(c.title, c.text) for c in chunks]
+        vectors = self._embed_with_progress(texts, progress, desc="Embedding chunks")
+        if chunks:
+            self.store.replace_papers(todo, chunks, vectors, digests, replaced=updated)
+        return IngestReport(
+            files=len(files),
+            records=parsed.records,
+            duplicates=parsed.duplicates,
+            papers_added=len(todo) - len(updated),
+            papers_updated=len(updated),
+            papers_unchanged=len(parsed.papers) - len(todo),
+            chunks_written=len(chunks),
+            skipped=parsed.skipped,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def _embed_with_progress(
+        self, texts: Sequence[str], progress: bool | None, *, desc: str
+    ) -> Any:
+        import numpy as np
+        from tqdm import tqdm
+
+        batch = 64
+        out = []
+        with tqdm(
+            total=len(texts), desc=desc, unit="chunk", file=sys.stderr, disable=progress is False
+            if progress is not None else None, leave=False,
+        ) as bar:
+            for i in range(0, len(texts), batch):
+                out.append(self.embedder.embed(texts[i : i + batch]))
+                bar.update(len(texts[i : i + batch]))
+        if not out:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.concatenate(out)
+
+    def ensure_seeded(self, progress: bool | None = None) -> IngestReport | None:
+        """Fill an empty library from the bundled corpus (when the ``seed`` setting allows)."""
+        if not self.settings.seed or self.store.count_chunks() > 0:
+            return None
+        from rag.ingest import bundled_seed_dir
+
+        if progress is not False:
+            print(
+                f"Empty library at {self.store.location}: adding the bundled papers...",
+                file=sys.stderr,
+            )
+        return self.ingest([bundled_seed_dir()], progress=progress)
+
+    def remove(self, paper_ids: Sequence[str]) -> int:
+        """Remove papers by id; returns the number of chunks removed."""
+        return self.store.delete_papers(list(paper_ids))
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def retrieve(self, query: str, k: int | None = None) -> list[Hit]:
+        """The best ``k`` chunks for ``query`` (several may come from one paper)."""
+        self.ensure_seeded()
+        return self.retriever.retrieve(query, k or self.settings.top_k)
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        """The best ``k`` papers for ``query``, each with its best-matching passage."""
+        from rag.retrieve import best_per_paper
+
+        k = k or self.settings.top_k
+        return best_per_paper(self.retrieve(query, k * 3), k)
+
+    def ask(self, question: str) -> Answer:
+        """Answer from the library's papers, every sentence cited, or refuse."""
+        from rag.answer import finalize
+
+        t0 = time.perf_counter()
+        sources = self.retrieve(question, self.settings.top_k)
+        t1 = time.perf_counter()
+        draft = self.backend.draft(question, sources)
+        answer = finalize(question, draft, sources, self.backend.name)
+        t2 = time.perf_counter()
+        answer.timings_ms = {
+            "retrieve": round((t1 - t0) * 1000, 1),
+            "answer": round((t2 - t1) * 1000, 1),
+            "total": round((t2 - t0) * 1000, 1),
+        }
+        return answer
+
+    def stats(self) -> Stats:
+        self.ensure_seeded()
+        return Stats(
+            papers=self.store.count_papers(),
+            chunks=self.store.count_chunks(),
+            embedder=self.embedder.name,
+            location=self.store.location,
+            home=str(self.home),
+        )

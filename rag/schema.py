@@ -1,0 +1,84 @@
+"""Typed records shared by the pipeline stages: papers, chunks, hits, answers, citations."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Paper(BaseModel):
+    """One paper as parsed from an input file, before chunking."""
+
+    paper_id: str
+    title: str
+    abstract: list[str] = Field(description="The abstract as sentences.")
+    source: str = Field(default="", description="Where it came from: file name.")
+    location: str = Field(default="", description="file:line of the record, for error messages.")
+    date: str | None = None
+    year: int | None = None
+    authors: list[str] = Field(default_factory=list)
+    url: str | None = None
+    doi: str | None = None
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.abstract)
+
+
+class Chunk(BaseModel):
+    """A sentence-aligned, token-budgeted piece of one paper's abstract."""
+
+    chunk_id: str
+    paper_id: str
+    title: str
+    text: str = Field(description="The passage itself (sentences joined by spaces).")
+    sentence_start: int = Field(description="Index of the first abstract sentence in the chunk.")
+    sentence_end: int = Field(description="Index one past the last sentence in the chunk.")
+    n_tokens: int
+    chunk_index: int
+
+
+class Hit(BaseModel):
+    """A retrieved chunk with its score (higher is better)."""
+
+    chunk_id: str
+    paper_id: str
+    title: str
+    text: str
+    score: float
+    metadata: dict[str, object] = Field(default_factory=dict)
+
+
+class Citation(BaseModel):
+    n: int = Field(description="The number used in the answer's [n] markers.")
+    paper_id: str
+    title: str
+    chunk_id: str
+    text: str = Field(description="The cited passage.")
+
+
+class AnswerSentence(BaseModel):
+    text: str
+    citations: list[int] = Field(default_factory=list)
+    supported: bool | None = Field(
+        default=None, description="Verdict of the support check; None when not checked."
+    )
+    support_score: float | None = None
+
+
+class NearPaper(BaseModel):
+    paper_id: str
+    title: str
+    score: float
+
+
+class Answer(BaseModel):
+    question: str
+    answer: str
+    refused: bool
+    sentences: list[AnswerSentence]
+    citations: list[Citation]
+    backend: str
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    nearest: list[NearPaper] = Field(
+        default_factory=list, description="The nearest papers retrieved (shown with a refusal)."
+    )

