@@ -17,8 +17,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from rag.errors import ConfigError
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,10 +55,16 @@ class Library:
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        if settings is None:
-            settings = Settings(**overrides)
-        elif overrides:
-            settings = settings.model_copy(update=overrides)
+        try:
+            settings = Settings(**overrides) if settings is None else (
+                Settings(**{**settings.model_dump(), **overrides}) if overrides else settings
+            )
+        except ValidationError as e:
+            first = e.errors()[0]
+            name = ".".join(str(x) for x in first["loc"])
+            raise ConfigError(
+                f"invalid setting {name} (RAG_{name.upper()}): {first['msg']}"
+            ) from None
         self.settings = settings
         self.home: Path = settings.resolved_home()
 

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         description="Data directory: the embedded Chroma store, the embedding cache, the model "
         "files built at set-up, eval runs.",
     )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Where the built ONNX model and the embedding cache live (default: HOME/cache). "
+        "Safe to share between libraries: entries are keyed by model and text.",
+    )
     chroma_url: str | None = Field(
         default=None,
         description="Use a Chroma server (http://host:port) instead of the embedded store.",
@@ -93,3 +98,8 @@ class Settings(BaseSettings):
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
+
+    def resolved_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir.expanduser().resolve()
+        return self.resolved_home() / "cache"

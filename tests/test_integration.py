@@ -1,0 +1,168 @@
+"""End to end with the real parts: the all-MiniLM-L6-v2 embedder (ONNX), Chroma, the bundled
+corpus; and the same ingest and search against a real `chroma run` server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.citations import REFUSAL_PHRASE
+from rag.errors import ConfigError
+from rag.library import Library
+from tests.conftest import DATA, REPO
+from tests.fakes import FakeEmbedder
+
+pytestmark = pytest.mark.integration
+
+BLOCK_LORA = "One Head Eight Arms: Block Matrix based Low Rank Adaptation for CLIP-based Few-Shot Learning"
+BLOCK_LORA_Q = "What does Block-LoRA share across its sub-matrices?"
+
+
+def rag_cli(*args: str, home: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RAG_HOME": str(home), **env},
+        timeout=300,
+    )
+
+
+def test_seeded_library_holds_242_papers(seeded_home: Path) -> None:
+    stats = Library(home=seeded_home).stats()
+    assert stats.papers == 242
+    assert stats.chunks >= 242
+    assert stats.embedder == "all-MiniLM-L6-v2"
+
+
+def test_block_lora_question_is_answered_from_its_abstract(seeded_home: Path) -> None:
+    answer = Library(home=seeded_home).ask(BLOCK_LORA_Q)
+    assert not answer.refused
+    first = answer.sentences[0]
+    cited = {c.n: c for c in answer.citations}[first.citations[0]]
+    assert cited.title == BLOCK_LORA
+    assert "sharing all down-projection sub-matrices" in first.text
+    # Every sentence is verbatim in the passage it cites.
+    for s in answer.sentences:
+        assert s.citations and all(s.text in cited_text for cited_text in
+                                   [c.text for c in answer.citations if c.n in s.citations])
+    assert answer.answer.endswith("[1]")
+
+
+def test_off_topic_question_is_refused_with_nearest_papers(seeded_home: Path) -> None:
+    answer = Library(home=seeded_home).ask("What is the boiling point of ethanol?")
+    assert answer.refused
+    assert answer.answer == REFUSAL_PHRASE
+    assert answer.citations == [] and len(answer.nearest) == 3
+
+
+def test_search_ranks_the_right_paper_first(seeded_home: Path) -> None:
+    hits = Library(home=seeded_home).search("block matrix low-rank adaptation CLIP few-shot", k=5)
+    assert hits[0].title == BLOCK_LORA
+    assert len({h.paper_id for h in hits}) == 5
+
+
+def test_cli_json_contract(seeded_home: Path) -> None:
+    out = rag_cli("ask", BLOCK_LORA_Q, "--json", home=seeded_home)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert {"question", "answer", "refused", "sentences", "citations", "backend", "timings_ms"} <= set(data)
+    assert data["backend"] == "extractive" and data["refused"] is False
+    assert set(data["citations"][0]) >= {"n", "paper_id", "title", "chunk_id", "text"}
+    assert set(data["sentences"][0]) >= {"text", "citations"}
+    assert data["timings_ms"]["total"] > 0
+
+    out = rag_cli("search", "linear attention", "-k", "3", "--json", home=seeded_home)
+    hits = json.loads(out.stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert set(hits[0]) == {"rank", "paper_id", "title", "chunk_id", "score", "text"}
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+
+    stats = json.loads(rag_cli("stats", "--json", home=seeded_home).stdout)
+    assert stats["papers"] == 242 and stats["embedder"] == "all-MiniLM-L6-v2"
+    assert stats["location"] == str(seeded_home / "chroma")
+
+
+def test_cli_batch_mode_reads_stdin_one_json_per_line(seeded_home: Path) -> None:
+    questions = f"{BLOCK_LORA_Q}\n\nWhat is the boiling point of ethanol?\n"
+    out = rag_cli("ask", "-", home=seeded_home, stdin=questions)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [a["refused"] for a in lines] == [False, True]
+    out = rag_cli("search", "-", "-k", "2", home=seeded_home, stdin="diffusion\nreinforcement learning\n")
+    assert [len(json.loads(line)) for line in out.stdout.splitlines()] == [2, 2]
+
+
+def test_embedding_cache_makes_reingest_free(tmp_path: Path) -> None:
+    lib = Library(home=tmp_path / "a")
+    lib.ingest([DATA / "tiny.jsonl"], progress=False)
+    other = Library(home=tmp_path / "b")  # a new library, same cache
+    other.ingest([DATA / "tiny.jsonl"], progress=False)
+    cache = other.embedder
+    assert getattr(cache, "misses", None) == 0 and getattr(cache, "hits", 0) > 0
+
+
+def test_cold_cli_run_fills_an_empty_library_and_answers(tmp_path: Path) -> None:
+    out = rag_cli("ask", BLOCK_LORA_Q, home=tmp_path / "fresh")
+    assert out.returncode == 0, out.stderr
+    assert "Empty library" in out.stderr
+    assert "sharing all down-projection sub-matrices" in out.stdout
+    assert BLOCK_LORA in out.stdout
+
+
+# --- a real Chroma server --------------------------------------------------------------------
+
+pytest_server = pytest.mark.server
+
+
+@pytest_server
+def test_ingest_and_search_against_a_chroma_server(chroma_server: str, tmp_path: Path) -> None:
+    lib = Library(chroma_url=chroma_server, collection="tiny-server", seed=False)
+    report = lib.ingest([DATA / "tiny.jsonl", DATA / "tiny_daily.txt"], progress=False)
+    assert report.papers_added == 5
+    assert not (tmp_path / "home" / "chroma").exists()  # nothing written locally
+    again = Library(chroma_url=chroma_server, collection="tiny-server").ingest(
+        [DATA / "tiny.jsonl"], progress=False
+    )
+    assert again.papers_unchanged == 3 and again.chunks_written == 0
+    hits = Library(chroma_url=chroma_server, collection="tiny-server").search(
+        "coral bleaching after marine heatwaves", k=2
+    )
+    assert hits[0].paper_id == "p-3"
+    stats = Library(chroma_url=chroma_server, collection="tiny-server").stats()
+    assert (stats.papers, stats.location) == (5, chroma_server)
+
+
+@pytest_server
+def test_chroma_server_refuses_another_embedder(chroma_server: str) -> None:
+    Library(chroma_url=chroma_server, collection="mismatch", seed=False).ingest(
+        [DATA / "tiny.json"], progress=False
+    )
+    other = Library(chroma_url=chroma_server, collection="mismatch")
+    other.__dict__["embedder"] = FakeEmbedder()
+    with pytest.raises(ConfigError, match="built with embedder 'all-MiniLM-L6-v2'"):
+        _ = other.store
+
+
+@pytest_server
+def test_cli_against_chroma_server(chroma_server: str, tmp_path: Path) -> None:
+    out = rag_cli("ingest", str(DATA / "tiny.jsonl"), "--json", home=tmp_path,
+                  RAG_CHROMA_URL=chroma_server, RAG_COLLECTION="cli-server")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["papers_added"] == 3
+    out = rag_cli("search", "byte-level tokenizer free", "--json", home=tmp_path,
+                  RAG_CHROMA_URL=chroma_server, RAG_COLLECTION="cli-server")
+    assert json.loads(out.stdout)[0]["paper_id"] in {"101", "p-2", "p-3"}
+
+
+def test_unreachable_chroma_server_is_one_line_error(tmp_path: Path) -> None:
+    out = rag_cli("stats", home=tmp_path, RAG_CHROMA_URL="http://127.0.0.1:9")
+    assert out.returncode == 1
+    assert out.stderr.startswith("Error: ") and out.stderr.count("\n") == 1
+    assert "Traceback" not in out.stderr
