@@ -12,27 +12,42 @@ retrieved sentences that best address the question, each cited to the passage it
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import numpy as np
-
-from rag.citations import REFUSAL_PHRASE, format_citations
-from rag.schema import Answer, AnswerSentence, Citation, Hit, NearPaper
+from rag.citations import (
+    ANSWER_SCHEMA,
+    JSON_FORMAT_INSTRUCTIONS,
+    REFUSAL_PHRASE,
+    TEXT_FORMAT_INSTRUCTIONS,
+    Draft,
+    DraftSentence,
+    check_citations,
+    format_citations,
+    parse_json_reply,
+    parse_text_reply,
+)
+from rag.errors import BackendError
+from rag.schema import Answer, AnswerSentence, Citation, DroppedSentence, Hit, NearPaper, TokenUsage
 from rag.store import split_by_offsets
 
 if TYPE_CHECKING:
     from rag.embedding import Embedder
+    from rag.llm import LLM
+    from rag.support import SupportScorer
 
-STOPWORDS = frozenset(
-    """a an the of in on for to and or with by from as at is are was were be been being do does
-    did what which who whom whose when where why how that this these those it its their there
-    they them we our you your he she his her can could would should may might will shall about
-    into than then so such not no yes any all each both more most other some paper papers study
-    studies work works propose proposed proposes method methods approach approaches use used using
-    uses show shows shown author authors say says said tell according describe described new
-    novel based between also well only over under via per""".split()
-)
+_STOPWORDS_TEXT = """
+    a an the of in on for to and or with by from as at is are was were be been being do
+    does did what which who whom whose when where why how that this these those it its
+    their there they them we our you your he she his her can could would should may might
+    will shall about into than then so such not no yes any all each both more most other
+    some paper papers study studies work works propose proposed proposes method methods
+    approach approaches use used using uses show shows shown author authors say says said
+    tell according describe described new novel based between also well only over under
+    via per
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 NUMERIC_QUESTION_RE = re.compile(
     r"\b(how (many|much|large|big|fast|long|often)|what (percentage|fraction|proportion|number)|"
     r"by how|what is the (number|size|speed|rate|accuracy|score))\b",
@@ -59,19 +74,9 @@ def stem(word: str) -> str:
     return word
 
 
-@dataclass
-class DraftSentence:
-    text: str
-    citations: list[int]
-
-
-@dataclass
-class Draft:
-    """What a backend wrote: sentences citing sources by their 1-based number in the prompt."""
-
-    sentences: list[DraftSentence]
-    refused: bool = False
-    dropped: list[DraftSentence] = field(default_factory=list)
+#: Joins a chat follow-up to the context it refers to: "Does it scale? (regarding: Title; ...)".
+#: The context steers retrieval and similarity; words the user typed drive the lexical match.
+CONTEXT_MARKER = " (regarding: "
 
 
 class Backend(Protocol):
@@ -82,17 +87,81 @@ class Backend(Protocol):
     def draft(self, question: str, sources: list[Hit]) -> Draft: ...
 
 
-def finalize(question: str, draft: Draft, sources: list[Hit], backend: str) -> Answer:
-    """Check citation numbers, renumber by first appearance, build the Answer."""
+def finalize(
+    question: str,
+    draft: Draft,
+    sources: list[Hit],
+    backend: str,
+    *,
+    scorer: SupportScorer | None = None,
+    unsupported: Literal["drop", "mark"] = "drop",
+    separator: str = " ",
+) -> Answer:
+    """Verify a draft and build the Answer shown to the user.
+
+    Citations to sources that were not given are removed and uncited sentences dropped; with a
+    ``scorer`` each remaining sentence is checked against the passages it cites, and an unsupported
+    one is dropped (or kept and marked, per ``unsupported``). Cited sources are renumbered
+    ``[1]..[n]`` by first appearance. Nothing left means the refusal phrase.
+    """
+    if draft.given is not None:
+        sources = sources[: draft.given]  # a citation beyond what was shown is not a citation
+    kept, dropped = check_citations(draft, len(sources))
+    checked: list[tuple[DraftSentence, bool | None, float | None]] = []
+    if scorer is not None and kept:
+        results = scorer.score_many(
+            [(s.text, [sources[n - 1].text for n in s.citations]) for s in kept]
+        )
+        for s, r in zip(kept, results, strict=True):
+            if r.supported or unsupported == "mark":
+                checked.append((s, r.supported, r.score))
+            if not r.supported:
+                dropped.append(
+                    DroppedSentence(
+                        text=s.text,
+                        citations=s.citations,
+                        reason=f"not supported by {format_citations(s.citations)}: {r.reason}",
+                        support_score=round(r.score, 4),
+                    )
+                )
+    else:
+        checked = [(s, None, None) for s in kept]
+    written = len(draft.sentences)
+    n_supported = sum(1 for _, ok, _ in checked if ok) if scorer is not None else None
+    support = (
+        None
+        if n_supported is None or draft.refused
+        else (n_supported / written if written else 1.0)
+    )
     renumber: dict[int, int] = {}
     sentences: list[AnswerSentence] = []
-    for s in draft.sentences:
-        valid = [n for n in dict.fromkeys(s.citations) if 1 <= n <= len(sources)]
-        if not valid:
-            continue  # an uncited (or wrongly cited) sentence is never shown as an answer
-        for n in valid:
+    for s, ok, score in checked:
+        for n in s.citations:
             renumber.setdefault(n, len(renumber) + 1)
-        sentences.append(AnswerSentence(text=s.text, citations=[renumber[n] for n in valid]))
+        sentences.append(
+            AnswerSentence(
+                text=s.text,
+                citations=[renumber[n] for n in s.citations],
+                supported=ok,
+                support_score=None if score is None else round(score, 4),
+            )
+        )
+    common = {
+        "question": question,
+        "backend": backend,
+        "nearest": nearest_papers(sources),
+        "dropped": dropped,
+        "usage": draft.usage,
+        "support": None if support is None else round(support, 4),
+    }
+    if draft.refused or not sentences:
+        return Answer(
+            answer=REFUSAL_PHRASE,
+            refused=True,
+            sentences=[AnswerSentence(text=REFUSAL_PHRASE, citations=[])],
+            citations=[],
+            **common,  # type: ignore[arg-type]
+        )
     citations = [
         Citation(
             n=new,
@@ -103,26 +172,17 @@ def finalize(question: str, draft: Draft, sources: list[Hit], backend: str) -> A
         )
         for old, new in renumber.items()
     ]
-    nearest = nearest_papers(sources)
-    if draft.refused or not sentences:
-        return Answer(
-            question=question,
-            answer=REFUSAL_PHRASE,
-            refused=True,
-            sentences=[AnswerSentence(text=REFUSAL_PHRASE, citations=[])],
-            citations=[],
-            backend=backend,
-            nearest=nearest,
-        )
-    text = " ".join(f"{s.text} {format_citations(s.citations)}" for s in sentences)
+    text = separator.join(
+        f"{s.text}{'' if s.supported is not False else ' (unsupported)'} "
+        f"{format_citations(s.citations)}"
+        for s in sentences
+    )
     return Answer(
-        question=question,
         answer=text,
         refused=False,
         sentences=sentences,
         citations=citations,
-        backend=backend,
-        nearest=nearest,
+        **common,  # type: ignore[arg-type]
     )
 
 
@@ -176,7 +236,7 @@ class ExtractiveBackend:
             return []
         vectors = self.embedder.embed([question] + [c[0] for c in candidates])
         sims = vectors[1:] @ vectors[0]
-        q_terms = set(terms(question))
+        q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
         scored = []
         for (text, n), sim in zip(candidates, sims, strict=True):
             title_terms = set(terms(sources[n - 1].title))
@@ -196,12 +256,14 @@ class ExtractiveBackend:
         best = scored[0].score
         chosen: list[ScoredSentence] = []
         for s in scored:
-            if len(chosen) == self.max_sentences or s.score < max(self.min_score, best - self.margin):
+            if len(chosen) == self.max_sentences or s.score < max(
+                self.min_score, best - self.margin
+            ):
                 break
             if any(s.text == c.text for c in chosen):
                 continue
             chosen.append(s)
-        if NUMERIC_QUESTION_RE.search(question) and not any(
+        if NUMERIC_QUESTION_RE.search(question.split(CONTEXT_MARKER)[0]) and not any(
             re.search(r"\d", c.text) for c in chosen
         ):
             numeric = [s for s in scored[:10] if re.search(r"\d", s.text)]
@@ -211,5 +273,116 @@ class ExtractiveBackend:
         return Draft(sentences=[DraftSentence(c.text, [c.source]) for c in chosen])
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(a @ b / ((np.linalg.norm(a) * np.linalg.norm(b)) or 1.0))
+# --- LLM backend ------------------------------------------------------------------------------
+
+
+def escape_source(text: str) -> str:
+    """Retrieved text is data: it cannot close the fence or open a tag of its own."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_sources(sources: list[Hit]) -> str:
+    return "\n".join(
+        f'<source n="{n}">\nTitle: {escape_source(h.title)}\n{escape_source(h.text)}\n</source>'
+        for n, h in enumerate(sources, start=1)
+    )
+
+
+def pack_sources(sources: list[Hit], budget_tokens: int) -> list[Hit]:
+    """The top sources, in rank order, that fit ``budget_tokens`` (always at least one)."""
+    from rag.chunking import count_tokens
+
+    packed: list[Hit] = []
+    used = 0
+    for hit in sources:
+        cost = count_tokens(render_sources([hit])) + 2
+        if packed and used + cost > budget_tokens:
+            break
+        packed.append(hit)
+        used += cost
+    return packed
+
+
+#: Context windows of common models (tokens); unknown models get a conservative default.
+CONTEXT_WINDOWS = {"gpt-4o": 128_000, "gpt-4.1": 1_000_000, "gpt-3.5-turbo": 16_000}
+DEFAULT_WINDOW = 8_192
+
+
+def context_budget(model: str, configured: int, max_answer_tokens: int, overhead: int) -> int:
+    window = next((w for k, w in CONTEXT_WINDOWS.items() if model.startswith(k)), DEFAULT_WINDOW)
+    return max(200, min(configured, window - max_answer_tokens - overhead))
+
+
+class LLMBackend:
+    """An LLM behind an OpenAI-compatible endpoint, prompted from ``prompts/``."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        prompt: str = "answer",
+        context_tokens: int = 3000,
+        max_answer_tokens: int = 600,
+        structured: bool = False,
+    ) -> None:
+        self.llm = llm
+        self.prompt = prompt
+        self.context_tokens = context_tokens
+        self.max_answer_tokens = max_answer_tokens
+        self.structured = structured
+        self.name = f"openai:{llm.model}"
+        self.on_delta: Callable[[str], None] | None = None
+        self.last_sources: list[Hit] = []
+
+    def messages(self, question: str, sources: list[Hit]) -> list[dict[str, str]]:
+        from rag.chunking import count_tokens
+        from rag.prompts import load_prompt
+
+        prompt = load_prompt(self.prompt)
+        fmt = JSON_FORMAT_INSTRUCTIONS if self.structured else TEXT_FORMAT_INSTRUCTIONS
+        key = "topic" if "topic" in prompt.variables else "question"
+        empty = prompt.render(**{key: question, "sources": "", "format_instructions": fmt})
+        overhead = sum(count_tokens(m["content"]) for m in empty) + 16
+        budget = context_budget(
+            self.llm.model, self.context_tokens, self.max_answer_tokens, overhead
+        )
+        self.last_sources = pack_sources(sources, budget)
+        return prompt.render(
+            **{key: question, "sources": render_sources(self.last_sources)},
+            format_instructions=fmt,
+        )
+
+    def draft(self, question: str, sources: list[Hit]) -> Draft:
+        if not sources:
+            return Draft(sentences=[], refused=True)
+        messages = self.messages(question, sources)
+        if self.structured:
+            draft = None
+            for attempt in range(2):  # a malformed structured reply is retried once
+                completion = self.llm.complete(
+                    messages, max_tokens=self.max_answer_tokens, json_schema=ANSWER_SCHEMA
+                )
+                try:
+                    draft = parse_json_reply(completion.text)
+                    break
+                except BackendError:
+                    if attempt == 1:
+                        raise
+            assert draft is not None
+        elif self.on_delta is not None:
+            completion = self.llm.stream(
+                messages, max_tokens=self.max_answer_tokens, on_delta=self.on_delta
+            )
+            draft = parse_text_reply(completion.text)
+        else:
+            completion = self.llm.complete(messages, max_tokens=self.max_answer_tokens)
+            draft = parse_text_reply(completion.text)
+        draft.given = len(self.last_sources)
+        u = completion.usage
+        draft.usage = TokenUsage(
+            prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens,
+            total_tokens=u.total_tokens,
+            cost_usd=u.cost_usd,
+        )
+        return draft

@@ -39,6 +39,9 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except RagError as e:
             fail(str(e))
+        except BrokenPipeError:  # `rag ... | head`: the reader left; leave quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
@@ -94,7 +97,10 @@ def cli() -> None:
 @library_options
 @handle_errors
 def ingest(
-    paths: tuple[Path, ...], skip_errors: bool, as_json: bool, home: Path | None,
+    paths: tuple[Path, ...],
+    skip_errors: bool,
+    as_json: bool,
+    home: Path | None,
     chroma_url: str | None,
 ) -> None:
     """Add papers: Daily Papers dumps (.txt) or JSON/JSONL (optionally .gz)."""
@@ -155,40 +161,186 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     return answer.model_dump()
 
 
-def print_answer(answer: Answer) -> None:
-    click.echo(click.wrap_text(answer.answer, 100))
-    if answer.refused:
-        if answer.nearest:
-            click.echo("\nNearest papers in the library:")
-            for near in answer.nearest:
-                click.echo(f"  - {near.title}  [{near.paper_id}]  score {near.score:.3f}")
-        return
+def print_verification(answer: Answer) -> None:
+    """Say what the citation check removed or marked (always on stderr-free stdout text)."""
+    if answer.dropped:
+        click.echo(
+            f"\nCitation check: {len(answer.dropped)} sentence(s) "
+            + ("removed" if all(s.supported is not False for s in answer.sentences) else "flagged")
+            + ":"
+        )
+        for d in answer.dropped:
+            click.echo(click.wrap_text(f"- {d.text} ({d.reason})", 100, subsequent_indent="  "))
+    if answer.support is not None and not answer.refused:
+        n = len(answer.sentences) + len(answer.dropped)
+        ok = sum(1 for s in answer.sentences if s.supported)
+        click.echo(f"(citations checked: {ok} of {n} sentences supported by their sources)")
+
+
+def print_sources(answer: Answer) -> None:
     click.echo("\nSources:")
     for c in answer.citations:
         click.echo(f"[{c.n}] {c.title}  [{c.paper_id}]")
         click.echo(click.wrap_text(c.text, 100, initial_indent="    ", subsequent_indent="    "))
 
 
+def print_answer(answer: Answer, *, streamed: bool = False, sources: bool = True) -> None:
+    if streamed:
+        click.echo("\n\nChecked answer:" if not answer.refused else "")
+    if answer.refused:
+        click.echo(answer.answer)
+        print_verification(answer)
+        if answer.nearest:
+            click.echo("\nNearest papers in the library:")
+            for near in answer.nearest:
+                click.echo(f"  - {near.title}  [{near.paper_id}]  score {near.score:.3f}")
+        return
+    for paragraph in answer.answer.split("\n"):
+        click.echo(click.wrap_text(paragraph, 100))
+    print_verification(answer)
+    if sources:
+        print_sources(answer)
+
+
+def streamer(lib: Library, as_json: bool, no_stream: bool) -> Callable[[str], None] | None:
+    """Stream LLM text to a terminal (never in JSON mode or into a pipe)."""
+    if as_json or no_stream or lib.settings.llm == "extractive" or not sys.stdout.isatty():
+        return None
+
+    def on_delta(text: str) -> None:
+        click.echo(text, nl=False)
+
+    click.echo("(streaming; citations are checked when the answer is complete)", err=True)
+    return on_delta
+
+
 @cli.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
 @click.option("-k", "k", type=click.IntRange(1, 200), default=None, help="Passages to read.")
+@click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
+@click.option("--no-stream", is_flag=True, help="Do not stream LLM output.")
 @library_options
 @handle_errors
 def ask(
-    question: str, as_json: bool, k: int | None, home: Path | None, chroma_url: str | None
+    question: str,
+    as_json: bool,
+    k: int | None,
+    llm: str | None,
+    no_stream: bool,
+    home: Path | None,
+    chroma_url: str | None,
 ) -> None:
     """Answer QUESTION from the papers, citing every sentence ('-' reads stdin)."""
-    lib = open_library(home, chroma_url, top_k=k)
+    lib = open_library(home, chroma_url, top_k=k, llm=llm)
     if question == "-":
         for line in read_stdin_lines():
             click.echo(dump(answer_json(lib.ask(line))))
         return
-    answer = lib.ask(question)
+    on_delta = streamer(lib, as_json, no_stream)
+    answer = lib.ask(question, on_delta=on_delta)
     if as_json:
         click.echo(dump(answer_json(answer)))
     else:
+        print_answer(answer, streamed=on_delta is not None)
+
+
+@cli.command()
+@click.argument("topic")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--papers", type=click.IntRange(1, 50), default=8, help="At most this many papers.")
+@click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
+@click.option("--no-stream", is_flag=True, help="Do not stream LLM output.")
+@library_options
+@handle_errors
+def summarize(
+    topic: str,
+    as_json: bool,
+    papers: int,
+    llm: str | None,
+    no_stream: bool,
+    home: Path | None,
+    chroma_url: str | None,
+) -> None:
+    """What do the papers say about TOPIC: findings grouped by paper, every one cited."""
+    lib = open_library(home, chroma_url, llm=llm)
+    on_delta = streamer(lib, as_json, no_stream)
+    answer = lib.summarize(topic, max_papers=papers, on_delta=on_delta)
+    if as_json:
+        click.echo(dump(answer_json(answer)))
+        return
+    if on_delta is not None:
+        click.echo("\n\nChecked summary:")
+    if answer.refused:
         print_answer(answer)
+        return
+    by_n = {c.n: c for c in answer.citations}
+    grouped: dict[int, list[str]] = {}
+    for s in answer.sentences:
+        grouped.setdefault(s.citations[0], []).append(
+            f"{s.text} {''.join(f'[{n}]' for n in s.citations)}"
+        )
+    for n, texts in grouped.items():
+        click.echo(f"[{n}] {by_n[n].title}")
+        for text in texts:
+            click.echo(click.wrap_text(text, 100, initial_indent="    ", subsequent_indent="    "))
+    print_verification(answer)
+
+
+CHAT_HELP = "Commands: /sources  /reset  /exit  (/help shows this)"
+
+
+@cli.command()
+@click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
+@library_options
+@handle_errors
+def chat(llm: str | None, home: Path | None, chroma_url: str | None) -> None:
+    """Talk with the papers; follow-up questions keep their context."""
+    lib = open_library(home, chroma_url, llm=llm)
+    session = lib.chat()
+    interactive = sys.stdin.isatty()
+    if interactive:
+        click.echo(f"Chatting with {lib.store.location}. {CHAT_HELP}")
+    while True:
+        try:
+            message = input("you> " if interactive else "").strip()
+        except EOFError:
+            break
+        if not message:
+            continue
+        if not interactive:
+            click.echo(f"you> {message}")
+        if message in ("/exit", "/quit"):
+            break
+        if message == "/help":
+            click.echo(CHAT_HELP)
+            continue
+        if message == "/reset":
+            session.reset()
+            click.echo("(history cleared)")
+            continue
+        if message == "/sources":
+            last = session.last
+            if last is None or not last.answer.citations:
+                click.echo("(no sources yet)")
+            else:
+                print_sources(last.answer)
+            continue
+        if message.startswith("/"):
+            click.echo(f"Unknown command {message}. {CHAT_HELP}")
+            continue
+        try:
+            on_delta = streamer(lib, False, False)
+            answer = session.ask(message, on_delta=on_delta)
+        except RagError as e:  # one failed turn does not end the conversation
+            click.echo(f"Error: {e}", err=True)
+            continue
+        last = session.last
+        if last is not None and last.standalone != message:
+            click.echo(f"(searched for: {last.standalone})")
+        print_answer(answer, streamed=on_delta is not None, sources=False)
+        if answer.citations:
+            click.echo("Sources: " + "; ".join(f"[{c.n}] {c.title}" for c in answer.citations))
 
 
 @cli.command()
@@ -201,9 +353,7 @@ def stats(as_json: bool, home: Path | None, chroma_url: str | None) -> None:
     if as_json:
         click.echo(dump(s.model_dump()))
     else:
-        click.echo(
-            f"{s.papers} papers, {s.chunks} chunks, embedder {s.embedder}, at {s.location}"
-        )
+        click.echo(f"{s.papers} papers, {s.chunks} chunks, embedder {s.embedder}, at {s.location}")
 
 
 @cli.command()
@@ -217,7 +367,18 @@ def setup(home: Path | None, chroma_url: str | None) -> None:
         prepare()
     lib.ensure_seeded()
     s = lib.stats()
-    click.echo(f"Ready: {s.papers} papers, {s.chunks} chunks, embedder {s.embedder}, at {s.location}")
+    click.echo(
+        f"Ready: {s.papers} papers, {s.chunks} chunks, embedder {s.embedder}, at {s.location}"
+    )
+
+
+def _register_eval() -> None:
+    from rag.eval_cli import eval_cmd  # light: click only; the harness is imported when run
+
+    cli.add_command(eval_cmd)
+
+
+_register_eval()
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,10 +24,12 @@ from rag.settings import Settings
 
 if TYPE_CHECKING:
     from rag.answer import Backend
+    from rag.chat import ChatSession
     from rag.embedding import Embedder
     from rag.retrieve import DenseRetriever
     from rag.schema import Answer, Hit
     from rag.store import Store
+    from rag.support import SupportScorer
 
 
 class IngestReport(BaseModel):
@@ -56,8 +58,10 @@ class Library:
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
         overrides = {k: v for k, v in overrides.items() if v is not None}
         try:
-            settings = Settings(**overrides) if settings is None else (
-                Settings(**{**settings.model_dump(), **overrides}) if overrides else settings
+            settings = (
+                Settings(**overrides)
+                if settings is None
+                else (Settings(**{**settings.model_dump(), **overrides}) if overrides else settings)
             )
         except ValidationError as e:
             first = e.errors()[0]
@@ -96,9 +100,26 @@ class Library:
 
     @cached_property
     def backend(self) -> Backend:
-        from rag.answer import ExtractiveBackend
+        """The answer backend named by ``settings.llm`` (extractive unless an LLM is chosen)."""
+        from rag.answer import ExtractiveBackend, LLMBackend
+        from rag.llm import make_llm
 
-        return ExtractiveBackend(self.embedder, max_sentences=self.settings.answer_sentences)
+        llm = make_llm(self.settings)
+        if llm is None:
+            return ExtractiveBackend(self.embedder, max_sentences=self.settings.answer_sentences)
+        return LLMBackend(
+            llm,
+            context_tokens=self.settings.context_tokens,
+            max_answer_tokens=self.settings.max_answer_tokens,
+            structured=self.settings.structured_output,
+        )
+
+    @cached_property
+    def scorer(self) -> SupportScorer:
+        """The offline support check every answer sentence passes before it is shown."""
+        from rag.support import SupportScorer
+
+        return SupportScorer(self.embedder)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -149,8 +170,12 @@ class Library:
         batch = 64
         out = []
         with tqdm(
-            total=len(texts), desc=desc, unit="chunk", file=sys.stderr, disable=progress is False
-            if progress is not None else None, leave=False,
+            total=len(texts),
+            desc=desc,
+            unit="chunk",
+            file=sys.stderr,
+            disable=progress is False if progress is not None else None,
+            leave=False,
         ) as bar:
             for i in range(0, len(texts), batch):
                 out.append(self.embedder.embed(texts[i : i + batch]))
@@ -190,15 +215,47 @@ class Library:
         k = k or self.settings.top_k
         return best_per_paper(self.retrieve(query, k * 3), k)
 
-    def ask(self, question: str) -> Answer:
-        """Answer from the library's papers, every sentence cited, or refuse."""
+    def ask(
+        self,
+        question: str,
+        *,
+        on_delta: Callable[[str], None] | None = None,
+        search_query: str | None = None,
+    ) -> Answer:
+        """Answer from the library's papers, every sentence cited and checked, or refuse.
+
+        ``on_delta`` receives the LLM's text as it streams (LLM backends only); verification runs
+        on the finished answer, so what was streamed may lose sentences: see ``answer.dropped``.
+        ``search_query`` (default: the question) is what retrieval searches with.
+        """
+        t0 = time.perf_counter()
+        sources = self.retrieve(search_query or question, self.settings.top_k)
+        return self._answer(question, sources, t0, on_delta=on_delta)
+
+    def _answer(
+        self,
+        question: str,
+        sources: list[Hit],
+        t0: float,
+        *,
+        on_delta: Callable[[str], None] | None = None,
+        backend: Backend | None = None,
+    ) -> Answer:
         from rag.answer import finalize
 
-        t0 = time.perf_counter()
-        sources = self.retrieve(question, self.settings.top_k)
+        backend = backend or self.backend
         t1 = time.perf_counter()
-        draft = self.backend.draft(question, sources)
-        answer = finalize(question, draft, sources, self.backend.name)
+        if hasattr(backend, "on_delta"):
+            backend.on_delta = on_delta
+        draft = backend.draft(question, sources)
+        answer = finalize(
+            question,
+            draft,
+            sources,
+            backend.name,
+            scorer=self.scorer,
+            unsupported=self.settings.unsupported,
+        )
         t2 = time.perf_counter()
         answer.timings_ms = {
             "retrieve": round((t1 - t0) * 1000, 1),
@@ -206,6 +263,20 @@ class Library:
             "total": round((t2 - t0) * 1000, 1),
         }
         return answer
+
+    def summarize(
+        self, topic: str, *, max_papers: int = 8, on_delta: Callable[[str], None] | None = None
+    ) -> Answer:
+        """What the papers say about ``topic``: findings grouped by paper, every one cited."""
+        from rag.summary import summarize
+
+        return summarize(self, topic, max_papers=max_papers, on_delta=on_delta)
+
+    def chat(self) -> ChatSession:
+        """A conversation: follow-ups are rewritten into standalone questions before retrieval."""
+        from rag.chat import ChatSession
+
+        return ChatSession(self)
 
     def stats(self) -> Stats:
         self.ensure_seeded()

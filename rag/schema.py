@@ -65,6 +65,22 @@ class AnswerSentence(BaseModel):
     support_score: float | None = None
 
 
+class DroppedSentence(BaseModel):
+    """An answer sentence that failed verification (removed, or shown marked)."""
+
+    text: str
+    citations: list[int] = Field(default_factory=list, description="As the model wrote them.")
+    reason: str = Field(description="Why: uncited, cites a source not given, unsupported...")
+    support_score: float | None = None
+
+
+class TokenUsage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float | None = Field(default=None, description="Estimated; None if price unknown.")
+
+
 class NearPaper(BaseModel):
     paper_id: str
     title: str
@@ -82,3 +98,12 @@ class Answer(BaseModel):
     nearest: list[NearPaper] = Field(
         default_factory=list, description="The nearest papers retrieved (shown with a refusal)."
     )
+    support: float | None = Field(
+        default=None,
+        description="Share of the written sentences that their citations support (verification); "
+        "None when nothing was checked.",
+    )
+    dropped: list[DroppedSentence] = Field(
+        default_factory=list, description="Sentences that failed verification."
+    )
+    usage: TokenUsage | None = Field(default=None, description="LLM tokens and estimated cost.")

@@ -24,7 +24,12 @@ class Settings(BaseSettings):
     """Configuration of a library and of the models that read it."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="RAG_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        env_ignore_empty=True,
     )
 
     home: Path = Field(
@@ -34,8 +39,8 @@ class Settings(BaseSettings):
     )
     cache_dir: Path | None = Field(
         default=None,
-        description="Where the built ONNX model and the embedding cache live (default: HOME/cache). "
-        "Safe to share between libraries: entries are keyed by model and text.",
+        description="Where the built ONNX model and the embedding cache live (default: "
+        "HOME/cache). Safe to share between libraries: entries are keyed by model and text.",
     )
     chroma_url: str | None = Field(
         default=None,

@@ -7,6 +7,7 @@ are written together and replaced together when the paper's abstract changes.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,12 @@ def split_by_offsets(text: str, offsets: str | None) -> list[str]:
         return [text]
     starts = [int(x) for x in offsets.split()]
     bounds = [*starts, len(text) + 1]
-    return [text[a : b - 1].strip() for a, b in zip(bounds, bounds[1:], strict=False) if a < b]
+    return [text[a : b - 1].strip() for a, b in itertools.pairwise(bounds) if a < b]
+
+
+def where_in(field: str, values: Sequence[str]) -> Any:
+    """A Chroma ``where`` clause: ``field`` is one of ``values``."""
+    return {field: {"$in": list(values)}}
 
 
 def chunk_metadata(chunk: Chunk, paper: Paper, digest: str) -> dict[str, Any]:
@@ -71,9 +77,7 @@ def open_client(home: Path, chroma_url: str | None) -> ClientAPI:
     if chroma_url:
         url = urlparse(chroma_url)
         if url.scheme not in ("http", "https") or not url.hostname:
-            raise ConfigError(
-                f"RAG_CHROMA_URL must look like http://host:port, got {chroma_url!r}"
-            )
+            raise ConfigError(f"RAG_CHROMA_URL must look like http://host:port, got {chroma_url!r}")
         try:
             return chromadb.HttpClient(
                 host=url.hostname,
@@ -118,7 +122,9 @@ class Store:
             )
         except Exception as e:
             where = chroma_url or str(home / "chroma")
-            raise RagError(f"cannot open the Chroma collection {collection!r} at {where}: {e}")
+            raise RagError(
+                f"cannot open the Chroma collection {collection!r} at {where}: {e}"
+            ) from None
         built_with = (self.collection.metadata or {}).get("embedder")
         if built_with != embedder_name:
             raise ConfigError(
@@ -145,7 +151,7 @@ class Store:
         ids = list(paper_ids)
         for i in range(0, len(ids), 500):
             got = self.collection.get(
-                where={"$and": [{"paper_id": {"$in": ids[i : i + 500]}}, {"chunk_index": 0}]},
+                where={"$and": [where_in("paper_id", ids[i : i + 500]), {"chunk_index": 0}]},
                 include=["metadatas"],
             )
             for meta in got["metadatas"] or []:
@@ -181,7 +187,7 @@ class Store:
         by_id = {p.paper_id: p for p in papers}
         ids = [c.chunk_id for c in chunks]
         docs = [c.text for c in chunks]
-        metas = [chunk_metadata(c, by_id[c.paper_id], digests[c.paper_id]) for c in chunks]
+        metas: Any = [chunk_metadata(c, by_id[c.paper_id], digests[c.paper_id]) for c in chunks]
         for i in range(0, len(ids), WRITE_BATCH):
             self.collection.upsert(
                 ids=ids[i : i + WRITE_BATCH],
@@ -193,7 +199,7 @@ class Store:
             keep = set(ids)
             for i in range(0, len(replaced), 500):
                 old = self.collection.get(
-                    where={"paper_id": {"$in": list(replaced[i : i + 500])}}, include=[]
+                    where=where_in("paper_id", replaced[i : i + 500]), include=[]
                 )["ids"]
                 stale = [x for x in old if x not in keep]
                 if stale:
@@ -204,7 +210,7 @@ class Store:
         removed = 0
         for i in range(0, len(paper_ids), 500):
             old = self.collection.get(
-                where={"paper_id": {"$in": list(paper_ids[i : i + 500])}}, include=[]
+                where=where_in("paper_id", paper_ids[i : i + 500]), include=[]
             )["ids"]
             if old:
                 self.collection.delete(ids=old)

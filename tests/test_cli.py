@@ -34,8 +34,16 @@ def assert_one_line_error(out: subprocess.CompletedProcess[str], *fragments: str
 @pytest.mark.parametrize(
     ("name", "content", "fragments"),
     [
-        ("bad.jsonl", '{"id": "a", "title": "A", "abstract": "x."}\n{nope\n', ("bad.jsonl:2", "malformed JSON")),
-        ("empty.jsonl", '{"id": "a", "title": "A", "abstract": []}\n', ("empty.jsonl:1", "'abstract' is empty")),
+        (
+            "bad.jsonl",
+            '{"id": "a", "title": "A", "abstract": "x."}\n{nope\n',
+            ("bad.jsonl:2", "malformed JSON"),
+        ),
+        (
+            "empty.jsonl",
+            '{"id": "a", "title": "A", "abstract": []}\n',
+            ("empty.jsonl:1", "'abstract' is empty"),
+        ),
         ("latin.txt", b"Sep 3\n\nCaf\xe9\n\nAbstract.\n", ("latin.txt:3", "not UTF-8")),
     ],
 )
@@ -58,8 +66,9 @@ def test_missing_path(tmp_path: Path) -> None:
 def test_skip_errors_reports_count(tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_text('{"id": "a", "title": "A", "abstract": "Fine."}\n{nope\n')
-    out = run("ingest", "--skip-errors", "--json", str(path), home=tmp_path / "lib",
-              RAG_EMBEDDER="minilm")
+    out = run(
+        "ingest", "--skip-errors", "--json", str(path), home=tmp_path / "lib", RAG_EMBEDDER="minilm"
+    )
     assert out.returncode == 0, out.stderr
     assert '"papers_added": 1' in out.stdout and "mixed.jsonl:2" in out.stdout
 
@@ -78,6 +87,7 @@ def test_bad_setting_is_a_user_error(tmp_path: Path) -> None:
 
 
 def test_cli_start_up_is_lazy() -> None:
-    code = "import sys, rag.cli; print(any(m.startswith(('llama_index', 'chromadb', 'onnxruntime')) for m in sys.modules))"
+    heavy = "('llama_index', 'chromadb', 'onnxruntime')"
+    code = f"import sys, rag.cli; print(any(m.startswith({heavy}) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

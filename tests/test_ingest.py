@@ -25,7 +25,7 @@ def test_bundled_seeds_parse_to_242_distinct_papers() -> None:
     assert len(result.papers) == 242
     assert result.duplicates == 16
     titles = [p.title for p in result.papers]
-    assert not any("texttt" in t or "Subscribe" == t or t == "new" for t in titles)
+    assert not any("texttt" in t or t == "Subscribe" or t == "new" for t in titles)
     assert {p.date for p in result.papers} == {"Sep 3", "Jun 6", "Mar 11"}
     assert (
         "Simple Semi-supervised Knowledge Distillation from Vision-Language Models via "
@@ -53,7 +53,10 @@ def test_daily_papers_dump_dedups_and_cleans_latex() -> None:
         ("One.Two three. Four", ["One.", "Two three.", "Four"]),
         ("We follow Smith et al. The results hold.", ["We follow Smith et al. The results hold."]),
         ("Use e.g. Adam for this. Then stop.", ["Use e.g. Adam for this.", "Then stop."]),
-        ("Accuracy is 3.5 points higher. It works!", ["Accuracy is 3.5 points higher.", "It works!"]),
+        (
+            "Accuracy is 3.5 points higher. It works!",
+            ["Accuracy is 3.5 points higher.", "It works!"],
+        ),
         ("TaskMatrix.AI connects models.", ["TaskMatrix.AI connects models."]),
     ],
 )
@@ -70,7 +73,9 @@ def test_paper_ids_are_stable_and_given_ids_kept() -> None:
     papers = parse_paths([DATA / "tiny.jsonl"]).papers
     assert [p.paper_id for p in papers] == ["101", "p-2", "p-3"]
     assert papers[0].abstract[1].startswith("Physicians preferred")
-    assert papers[1].abstract[0] == "Linear attention replaces the softmax with a kernel feature map."
+    assert (
+        papers[1].abstract[0] == "Linear attention replaces the softmax with a kernel feature map."
+    )
     assert papers[0].year == 2024 and papers[0].authors == ["A. Author", "B. Author"]
     assert papers[2].doi == "10.1234/coral"
 
@@ -94,7 +99,8 @@ def test_scifact_corpus_parses_as_is() -> None:
     path = SHARED / "benchmarks" / "scifact" / "corpus.jsonl.gz"
     result = parse_paths([path])
     assert len(result.papers) == 5183
-    first = json.loads(gzip.open(path, "rt").readline())
+    with gzip.open(path, "rt") as f:
+        first = json.loads(f.readline())
     paper = result.papers[0]
     assert paper.paper_id == str(first["doc_id"])
     assert paper.abstract == [clean_text(s) for s in first["abstract"] if clean_text(s)]
@@ -119,18 +125,31 @@ GOOD = '{"id": "a", "title": "Good", "abstract": "Fine text."}'
     ("name", "content", "message"),
     [
         ("bad.jsonl", GOOD + "\n{not json\n", "bad.jsonl:2: malformed JSON"),
-        ("empty.jsonl", GOOD + '\n\n{"id": "b", "title": "T", "abstract": ""}\n',
-         "empty.jsonl:3: field 'abstract' is empty"),
+        (
+            "empty.jsonl",
+            GOOD + '\n\n{"id": "b", "title": "T", "abstract": ""}\n',
+            "empty.jsonl:3: field 'abstract' is empty",
+        ),
         ("notitle.jsonl", '{"id": "b", "abstract": "x."}\n', "notitle.jsonl:1: field 'title'"),
-        ("noabs.jsonl", '{"id": "b", "title": "T"}\n', "noabs.jsonl:1: field 'abstract' (or 'text') is missing"),
-        ("list.jsonl", '[1, 2]\n', "list.jsonl:1: record is not a JSON object"),
-        ("latin1.jsonl", GOOD.encode() + b"\n" + '{"title": "caf\xe9"}'.encode("latin-1"),
-         "latin1.jsonl:2: not UTF-8"),
+        (
+            "noabs.jsonl",
+            '{"id": "b", "title": "T"}\n',
+            "noabs.jsonl:1: field 'abstract' (or 'text') is missing",
+        ),
+        ("list.jsonl", "[1, 2]\n", "list.jsonl:1: record is not a JSON object"),
+        (
+            "latin1.jsonl",
+            GOOD.encode() + b"\n" + '{"title": "caf\xe9"}'.encode("latin-1"),
+            "latin1.jsonl:2: not UTF-8",
+        ),
         ("dump.txt", "Sep 3\n\nTitle only\n", "dump.txt:3: title 'Title only' has no abstract"),
         ("notes.csv", "a,b\n", "unknown format '.csv'"),
         ("broken.json", '[{"id": 1,\n "title": }]', "broken.json:2: malformed JSON"),
-        ("year.jsonl", '{"id": "y", "title": "T", "abstract": "A.", "year": "soon"}\n',
-         "year.jsonl:1: field 'year' is not a year"),
+        (
+            "year.jsonl",
+            '{"id": "y", "title": "T", "abstract": "A.", "year": "soon"}\n',
+            "year.jsonl:1: field 'year' is not a year",
+        ),
     ],
 )
 def test_bad_input_names_file_and_line(
@@ -147,7 +166,7 @@ def test_missing_path_and_empty_directory(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file or directory"):
         parse_paths([tmp_path / "nope.jsonl"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="holds no .txt, .json or .jsonl"):
+    with pytest.raises(InputError, match=r"holds no \.txt, \.json or \.jsonl"):
         parse_paths([tmp_path / "empty"])
 
 

@@ -14,16 +14,20 @@ import pytest
 from rag.citations import REFUSAL_PHRASE
 from rag.errors import ConfigError
 from rag.library import Library
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA
 from tests.fakes import FakeEmbedder
 
 pytestmark = pytest.mark.integration
 
-BLOCK_LORA = "One Head Eight Arms: Block Matrix based Low Rank Adaptation for CLIP-based Few-Shot Learning"
+BLOCK_LORA = (
+    "One Head Eight Arms: Block Matrix based Low Rank Adaptation for CLIP-based Few-Shot Learning"
+)
 BLOCK_LORA_Q = "What does Block-LoRA share across its sub-matrices?"
 
 
-def rag_cli(*args: str, home: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def rag_cli(
+    *args: str, home: Path, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rag.cli", *args],
         input=stdin,
@@ -50,8 +54,10 @@ def test_block_lora_question_is_answered_from_its_abstract(seeded_home: Path) ->
     assert "sharing all down-projection sub-matrices" in first.text
     # Every sentence is verbatim in the passage it cites.
     for s in answer.sentences:
-        assert s.citations and all(s.text in cited_text for cited_text in
-                                   [c.text for c in answer.citations if c.n in s.citations])
+        assert s.citations and all(
+            s.text in cited_text
+            for cited_text in [c.text for c in answer.citations if c.n in s.citations]
+        )
     assert answer.answer.endswith("[1]")
 
 
@@ -72,7 +78,15 @@ def test_cli_json_contract(seeded_home: Path) -> None:
     out = rag_cli("ask", BLOCK_LORA_Q, "--json", home=seeded_home)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert {"question", "answer", "refused", "sentences", "citations", "backend", "timings_ms"} <= set(data)
+    assert {
+        "question",
+        "answer",
+        "refused",
+        "sentences",
+        "citations",
+        "backend",
+        "timings_ms",
+    } <= set(data)
     assert data["backend"] == "extractive" and data["refused"] is False
     assert set(data["citations"][0]) >= {"n", "paper_id", "title", "chunk_id", "text"}
     assert set(data["sentences"][0]) >= {"text", "citations"}
@@ -95,7 +109,9 @@ def test_cli_batch_mode_reads_stdin_one_json_per_line(seeded_home: Path) -> None
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [a["refused"] for a in lines] == [False, True]
-    out = rag_cli("search", "-", "-k", "2", home=seeded_home, stdin="diffusion\nreinforcement learning\n")
+    out = rag_cli(
+        "search", "-", "-k", "2", home=seeded_home, stdin="diffusion\nreinforcement learning\n"
+    )
     assert [len(json.loads(line)) for line in out.stdout.splitlines()] == [2, 2]
 
 
@@ -152,12 +168,24 @@ def test_chroma_server_refuses_another_embedder(chroma_server: str) -> None:
 
 @pytest_server
 def test_cli_against_chroma_server(chroma_server: str, tmp_path: Path) -> None:
-    out = rag_cli("ingest", str(DATA / "tiny.jsonl"), "--json", home=tmp_path,
-                  RAG_CHROMA_URL=chroma_server, RAG_COLLECTION="cli-server")
+    out = rag_cli(
+        "ingest",
+        str(DATA / "tiny.jsonl"),
+        "--json",
+        home=tmp_path,
+        RAG_CHROMA_URL=chroma_server,
+        RAG_COLLECTION="cli-server",
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["papers_added"] == 3
-    out = rag_cli("search", "byte-level tokenizer free", "--json", home=tmp_path,
-                  RAG_CHROMA_URL=chroma_server, RAG_COLLECTION="cli-server")
+    out = rag_cli(
+        "search",
+        "byte-level tokenizer free",
+        "--json",
+        home=tmp_path,
+        RAG_CHROMA_URL=chroma_server,
+        RAG_COLLECTION="cli-server",
+    )
     assert json.loads(out.stdout)[0]["paper_id"] in {"101", "p-2", "p-3"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -42,9 +43,11 @@ def test_changed_abstract_replaces_its_chunks(tmp_path: Path) -> None:
 
 def test_bad_record_leaves_the_store_untouched(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "ok", "title": "Fine", "abstract": "Good."}\n{"id": "b", "title": "B"}\n')
+    bad.write_text(
+        '{"id": "ok", "title": "Fine", "abstract": "Good."}\n{"id": "b", "title": "B"}\n'
+    )
     lib = fake_library()
-    with pytest.raises(InputError, match="bad.jsonl:2"):
+    with pytest.raises(InputError, match=r"bad\.jsonl:2"):
         lib.ingest([DATA / "tiny.jsonl", bad], progress=False)
     assert lib.store.count_chunks() == 0
     report = lib.ingest([DATA / "tiny.jsonl", bad], skip_errors=True, progress=False)
@@ -93,7 +96,7 @@ def test_chunks_carry_title_sentence_span_and_tokens() -> None:
         if r["metadata"]["paper_id"] == "101"
     )
     assert spans[0][0] == 0 and spans[-1][1] == 3
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
 
 
 def test_remove_papers() -> None:

@@ -1,0 +1,124 @@
+"""The ``rag eval`` command: a thin layer over :mod:`rag.evaluate` (imported only when run).
+
+Exit codes: 0 success (or a suite skipped), 1 user error, 2 usage error, 3 a metric below its
+threshold (one line per failing metric on stderr), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+SUITES = ("seed", "scifact", "pubmedqa", "judge")
+
+
+@click.command("eval")
+@click.argument("suite", required=False, type=click.Choice(SUITES))
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test", "all", "train"]),
+    default=None,
+    help="Question split (seed: dev [default], test, all; others: train).",
+)
+@click.option(
+    "--backend",
+    default=None,
+    metavar="extractive|openai:MODEL",
+    help="Answer backend (default: $RAG_LLM or extractive).",
+)
+@click.option(
+    "--judge",
+    default="offline",
+    show_default=True,
+    metavar="offline|llm",
+    help="Faithfulness judge: the offline support scorer, or the LLM (llm or "
+    "openai:MODEL) with prompts/judge.toml.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=None,
+    help="Evaluate N questions, a fixed-seed sample.",
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (default: $RAG_HOME): eval libraries and runs live in HOME/eval.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (or comparison) as JSON.")
+@click.option(
+    "--thresholds",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Thresholds file (default: eval/thresholds.toml).",
+)
+@click.option("--no-gate", is_flag=True, help="Do not check the thresholds.")
+@click.option(
+    "--compare",
+    nargs=2,
+    default=None,
+    metavar="RUN_A RUN_B",
+    help="Compare two runs (directories or run ids) question by question.",
+)
+def eval_cmd(
+    suite: str | None,
+    split: str | None,
+    backend: str | None,
+    judge: str,
+    limit: int | None,
+    home: Path | None,
+    as_json: bool,
+    thresholds: Path | None,
+    no_gate: bool,
+    compare: tuple[str, str] | None,
+) -> None:
+    """Evaluate retrieval, answers, citations and refusals on SUITE; or --compare two runs.
+
+    Suites: seed (the questions in eval/datasets/seed.jsonl), scifact (SciFact train claims),
+    pubmedqa (LLM backends only), judge (the offline judge on SciFact). Runs are saved under
+    HOME/eval/runs/. A metric below its threshold exits with code 3.
+    """
+    from rag.errors import RagError
+
+    try:
+        from rag import evaluate
+
+        if compare:
+            report = evaluate.compare(compare[0], compare[1], home)
+            click.echo(
+                json.dumps(report, indent=2) if as_json else evaluate.compare_markdown(report)
+            )
+            return
+        if suite is None:
+            raise click.UsageError("give a SUITE, or --compare RUN_A RUN_B")
+        opts = evaluate.Options(suite=suite, split=split, backend=backend, judge=judge,
+                                limit=limit, home=home, thresholds=thresholds, gate=not no_gate)  # fmt: skip
+        result = evaluate.run(opts)
+        if as_json:
+            click.echo(json.dumps(result.summary, indent=2))
+        else:
+            click.echo(evaluate.summary_markdown(result.summary))
+        if result.run_dir is not None:
+            click.echo(f"Run saved to {result.run_dir}", err=True)
+        for line in result.failures:
+            click.echo(f"threshold failed: {line}", err=True)
+        if result.failures:
+            sys.exit(evaluate.GATE_EXIT)
+    except RagError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except (click.exceptions.Exit, click.ClickException, SystemExit):
+        raise
+    except Exception as e:
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        click.echo(f"Error: unexpected {type(e).__name__}: {e} (set RAG_DEBUG=1)", err=True)
+        sys.exit(1)

@@ -1,0 +1,96 @@
+""" "What do the papers say about X": broad, diverse retrieval and findings grouped by paper.
+
+Retrieval keeps one passage per paper (a per-paper cap, so one paper cannot fill the context) and
+only papers whose passage is close enough to the best one. The extractive backend then cites one
+key sentence per relevant paper; an LLM backend writes a grouped summary from ``prompts/summarize``
+that also says where the papers agree or disagree. Either way every sentence is verified.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rag.citations import Draft, DraftSentence
+
+if TYPE_CHECKING:
+    from rag.answer import ExtractiveBackend
+    from rag.library import Library
+    from rag.schema import Answer, Hit
+
+#: A paper is kept when its best passage scores at least this share of the best paper's score.
+RELATIVE_CUTOFF = 0.6
+#: ... and at least this cosine similarity to the topic.
+ABSOLUTE_CUTOFF = 0.25
+
+
+def diverse_sources(lib: Library, topic: str, max_papers: int) -> list[Hit]:
+    """The best passage of each paper about ``topic``, best first, at most ``max_papers``."""
+    from rag.retrieve import best_per_paper
+
+    hits = best_per_paper(lib.retrieve(topic, max(60, max_papers * 6)), max_papers)
+    if not hits:
+        return []
+    top = hits[0].score
+    return [h for h in hits if h.score >= max(ABSOLUTE_CUTOFF, RELATIVE_CUTOFF * top)]
+
+
+def extractive_summary(backend: ExtractiveBackend, topic: str, sources: list[Hit]) -> Draft:
+    """One cited key sentence per relevant paper (sources are one passage per paper)."""
+    best: dict[int, tuple[float, str]] = {}
+    for s in backend.score(topic, sources):
+        if s.source not in best:
+            best[s.source] = (s.score, s.text)
+    sentences = [
+        DraftSentence(text, [n])
+        for n, (score, text) in sorted(best.items())
+        if score >= backend.min_score
+    ]
+    return Draft(sentences=sentences, refused=not sentences)
+
+
+def summarize(
+    lib: Library,
+    topic: str,
+    *,
+    max_papers: int = 8,
+    on_delta: Callable[[str], None] | None = None,
+) -> Answer:
+    from rag.answer import ExtractiveBackend, LLMBackend, finalize
+
+    t0 = time.perf_counter()
+    sources = diverse_sources(lib, topic, max_papers)
+    t1 = time.perf_counter()
+    backend = lib.backend
+    if isinstance(backend, LLMBackend):
+        summary_backend = LLMBackend(
+            backend.llm,
+            prompt="summarize",
+            context_tokens=backend.context_tokens,
+            max_answer_tokens=backend.max_answer_tokens,
+            structured=backend.structured,
+        )
+        summary_backend.on_delta = on_delta
+        draft = summary_backend.draft(topic, sources)
+        name = summary_backend.name
+    else:
+        assert isinstance(backend, ExtractiveBackend)
+        draft = extractive_summary(backend, topic, sources)
+        name = backend.name
+    answer = finalize(
+        topic,
+        draft,
+        sources,
+        name,
+        scorer=lib.scorer,
+        unsupported=lib.settings.unsupported,
+        separator="\n",
+    )
+    t2 = time.perf_counter()
+    answer.timings_ms = {
+        "retrieve": round((t1 - t0) * 1000, 1),
+        "answer": round((t2 - t1) * 1000, 1),
+        "total": round((t2 - t0) * 1000, 1),
+    }
+    return answer
