@@ -77,8 +77,8 @@ ANSWER_SCHEMA: dict[str, Any] = {
 }
 
 TEXT_FORMAT_INSTRUCTIONS = (
-    f"Write plain sentences, each followed by its citations like {CITATION_FORMAT.format(n=1)}; no list of sources "
-    "at the end."
+    "Write plain sentences, each followed by its citations like "
+    f"{CITATION_FORMAT.format(n=1)}; no list of sources at the end."
 )
 JSON_FORMAT_INSTRUCTIONS = (
     'Reply with JSON only: {"refused": false, "sentences": [{"text": "...", "citations": [1]}]}. '
