@@ -45,10 +45,10 @@ TEXT_FIELDS = ("abstract", "text")
 
 # --- sentences -------------------------------------------------------------------------------
 
-_ABBREVIATIONS = (
+_ABBREVIATIONS = frozenset((
     "e.g.", "i.e.", "et al.", "vs.", "fig.", "figs.", "eq.", "eqs.", "approx.", "resp.", "cf.",
     "no.", "dr.", "mr.", "ms.", "prof.", "sec.", "tab.", "ref.", "refs.", "ca.", "viz.", "al.",
-)  # fmt: skip
+))  # fmt: skip
 # "tasks.While": a sentence glued to the next with no space (seen in the Daily Papers dumps).
 _GLUED_RE = re.compile(r"(?<=[a-z\)\]%][a-z\)\]%])([.!?])(?=[A-Z][a-z])")
 _SPLIT_RE = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -64,8 +64,8 @@ def split_sentences(text: str) -> list[str]:
     start = 0
     for m in _SPLIT_RE.finditer(text):
         candidate = text[start : m.start()].rstrip()
-        last_word = candidate.rsplit(" ", 1)[-1].lower()
-        if last_word.endswith(_ABBREVIATIONS) or re.fullmatch(r"[a-z]\.", last_word):
+        last_word = candidate.rsplit(" ", 1)[-1].lower().lstrip("([\"'")
+        if last_word in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.", last_word):
             continue  # "et al. The", "e.g. Foo", initials: not a sentence end
         pieces.append(text[start : m.end()].strip())
         start = m.end()
@@ -182,7 +182,9 @@ def parse_daily_papers(path: Path, lines: list[str]) -> Iterator[Item]:
 
 
 def _dp_paper(path: Path, line: int, title: str, abstract: str, date: str | None) -> Paper:
-    return _make_paper(path, line, title=title, abstract=abstract, given_id=None, extra={"date": date})
+    return _make_paper(
+        path, line, title=title, abstract=abstract, given_id=None, extra={"date": date}
+    )
 
 
 def _make_paper(
@@ -292,9 +294,7 @@ def iter_input_files(paths: Iterable[str | Path]) -> list[Path]:
         if not path.exists():
             raise InputError("no such file or directory", where=str(path))
         if path.is_dir():
-            found = sorted(
-                f for f in path.rglob("*") if f.is_file() and _base_suffix(f) in FORMATS
-            )
+            found = sorted(f for f in path.rglob("*") if f.is_file() and _base_suffix(f) in FORMATS)
             if not found:
                 raise InputError("directory holds no .txt, .json or .jsonl files", where=str(path))
             out.extend(found)

@@ -58,6 +58,8 @@ def test_daily_papers_dump_dedups_and_cleans_latex() -> None:
             ["Accuracy is 3.5 points higher.", "It works!"],
         ),
         ("TaskMatrix.AI connects models.", ["TaskMatrix.AI connects models."]),
+        ("We ran a trial. It worked.", ["We ran a trial.", "It worked."]),  # "trial." is not "al."
+        ("See (e.g. Fig. 2) for more. Done.", ["See (e.g. Fig. 2) for more.", "Done."]),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:
