@@ -21,6 +21,7 @@ from rag.errors import RagError
 if TYPE_CHECKING:
     from rag.library import Library
     from rag.schema import Answer, Hit
+    from rag.store import Filters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,6 +67,37 @@ def library_options(func: F) -> F:
         help="Library data directory (default: $RAG_HOME or a per-user folder).",
     )(func)
     return func
+
+
+def filter_options(func: F) -> F:
+    """--year / --source / --paper: restrict retrieval to some papers."""
+    func = click.option(
+        "--paper",
+        "paper_ids",
+        multiple=True,
+        metavar="ID",
+        help="Only this paper (repeatable).",
+    )(func)
+    func = click.option(
+        "--source",
+        "sources",
+        multiple=True,
+        metavar="NAME",
+        help="Only papers from this input file name, e.g. papers.jsonl (repeatable).",
+    )(func)
+    func = click.option(
+        "--year",
+        default=None,
+        metavar="RANGE",
+        help="Only papers from these years: 2023, 2023..2024, 2023.. or ..2024.",
+    )(func)
+    return func
+
+
+def make_filters(
+    lib: Library, year: str | None, sources: tuple[str, ...], paper_ids: tuple[str, ...]
+) -> Filters | None:
+    return lib.filters(year=year, source=list(sources) or None, paper=list(paper_ids) or None)
 
 
 def open_library(home: Path | None, chroma_url: str | None, **overrides: Any) -> Library:
@@ -136,19 +168,28 @@ def hit_json(rank: int, hit: Hit) -> dict[str, Any]:
 @click.argument("query")
 @click.option("-k", "k", type=click.IntRange(1, 200), default=None, help="How many papers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@filter_options
 @library_options
 @handle_errors
 def search(
-    query: str, k: int | None, as_json: bool, home: Path | None, chroma_url: str | None
+    query: str,
+    k: int | None,
+    as_json: bool,
+    year: str | None,
+    sources: tuple[str, ...],
+    paper_ids: tuple[str, ...],
+    home: Path | None,
+    chroma_url: str | None,
 ) -> None:
     """List the papers that best match QUERY ('-' reads one query per line from stdin)."""
     lib = open_library(home, chroma_url)
+    filters = make_filters(lib, year, sources, paper_ids)
     if query == "-":
         for line in read_stdin_lines():
-            hits = lib.search(line, k)
+            hits = lib.search(line, k, filters=filters)
             click.echo(dump([hit_json(i, h) for i, h in enumerate(hits, 1)]))
         return
-    hits = lib.search(query, k)
+    hits = lib.search(query, k, filters=filters)
     if as_json:
         click.echo(dump([hit_json(i, h) for i, h in enumerate(hits, 1)]))
         return
@@ -220,6 +261,7 @@ def streamer(lib: Library, as_json: bool, no_stream: bool) -> Callable[[str], No
 @click.option("-k", "k", type=click.IntRange(1, 200), default=None, help="Passages to read.")
 @click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
 @click.option("--no-stream", is_flag=True, help="Do not stream LLM output.")
+@filter_options
 @library_options
 @handle_errors
 def ask(
@@ -228,17 +270,21 @@ def ask(
     k: int | None,
     llm: str | None,
     no_stream: bool,
+    year: str | None,
+    sources: tuple[str, ...],
+    paper_ids: tuple[str, ...],
     home: Path | None,
     chroma_url: str | None,
 ) -> None:
     """Answer QUESTION from the papers, citing every sentence ('-' reads stdin)."""
     lib = open_library(home, chroma_url, top_k=k, llm=llm)
+    filters = make_filters(lib, year, sources, paper_ids)
     if question == "-":
         for line in read_stdin_lines():
-            click.echo(dump(answer_json(lib.ask(line))))
+            click.echo(dump(answer_json(lib.ask(line, filters=filters))))
         return
     on_delta = streamer(lib, as_json, no_stream)
-    answer = lib.ask(question, on_delta=on_delta)
+    answer = lib.ask(question, on_delta=on_delta, filters=filters)
     if as_json:
         click.echo(dump(answer_json(answer)))
     else:
@@ -251,6 +297,7 @@ def ask(
 @click.option("--papers", type=click.IntRange(1, 50), default=8, help="At most this many papers.")
 @click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
 @click.option("--no-stream", is_flag=True, help="Do not stream LLM output.")
+@filter_options
 @library_options
 @handle_errors
 def summarize(
@@ -259,13 +306,17 @@ def summarize(
     papers: int,
     llm: str | None,
     no_stream: bool,
+    year: str | None,
+    sources: tuple[str, ...],
+    paper_ids: tuple[str, ...],
     home: Path | None,
     chroma_url: str | None,
 ) -> None:
     """What do the papers say about TOPIC: findings grouped by paper, every one cited."""
     lib = open_library(home, chroma_url, llm=llm)
+    filters = make_filters(lib, year, sources, paper_ids)
     on_delta = streamer(lib, as_json, no_stream)
-    answer = lib.summarize(topic, max_papers=papers, on_delta=on_delta)
+    answer = lib.summarize(topic, max_papers=papers, on_delta=on_delta, filters=filters)
     if as_json:
         click.echo(dump(answer_json(answer)))
         return

@@ -86,25 +86,36 @@ def eval_cmd(
     from rag.errors import RagError
 
     try:
-        from rag import evaluate
+        from rag import evaluate, metrics
 
         if compare:
             report = evaluate.compare(compare[0], compare[1], home)
             click.echo(
-                json.dumps(report, indent=2) if as_json else evaluate.compare_markdown(report)
+                json.dumps(report, indent=2) if as_json else metrics.compare_markdown(report)
             )
             return
         if suite is None:
             raise click.UsageError("give a SUITE, or --compare RUN_A RUN_B")
-        opts = evaluate.Options(suite=suite, split=split, backend=backend, judge=judge,
-                                limit=limit, home=home, thresholds=thresholds, gate=not no_gate)  # fmt: skip
+        opts = evaluate.Options(
+            suite=suite,
+            split=split,
+            backend=backend,
+            judge=judge,
+            limit=limit,
+            home=home,
+            thresholds=thresholds,
+            gate=not no_gate,
+        )
         result = evaluate.run(opts)
         if as_json:
             click.echo(json.dumps(result.summary, indent=2))
         else:
-            click.echo(evaluate.summary_markdown(result.summary))
+            click.echo(metrics.summary_markdown(result.summary))
         if result.run_dir is not None:
             click.echo(f"Run saved to {result.run_dir}", err=True)
+        note = result.summary.get("gate", {}).get("note")
+        if note and not no_gate:
+            click.echo(f"Quality gate {note}.", err=True)
         for line in result.failures:
             click.echo(f"threshold failed: {line}", err=True)
         if result.failures:

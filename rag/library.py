@@ -26,9 +26,10 @@ if TYPE_CHECKING:
     from rag.answer import Backend
     from rag.chat import ChatSession
     from rag.embedding import Embedder
-    from rag.retrieve import DenseRetriever
+    from rag.lexical import LexicalIndex
+    from rag.retrieve import HybridRetriever
     from rag.schema import Answer, Hit
-    from rag.store import Store
+    from rag.store import Filters, Store
     from rag.support import SupportScorer
 
 
@@ -93,10 +94,42 @@ class Library:
         )
 
     @cached_property
-    def retriever(self) -> DenseRetriever:
-        from rag.retrieve import DenseRetriever
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index beside the store (``HOME/lexical/...``), synced with it on open."""
+        from rag.lexical import LexicalIndex, index_key
 
-        return DenseRetriever(self.store, self.embedder)
+        key = index_key(self.settings.collection, self.settings.chroma_url)
+        index = LexicalIndex(self.home / "lexical" / key)
+        index.sync(self.store)
+        return index
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        """Dense, BM25 or hybrid retrieval, per ``settings.retrieval`` (see rag/retrieve.py)."""
+        from rag.retrieve import DenseRetriever, HybridRetriever
+
+        s = self.settings
+        reranker = None
+        if s.rerank and s.retrieval == "hybrid":
+            from rag.rerank import default_reranker
+
+            reranker = default_reranker()
+        return HybridRetriever(
+            DenseRetriever(self.store, self.embedder),
+            self.lexical if s.retrieval != "dense" else None,
+            mode=s.retrieval,
+            fusion=s.fusion,
+            lexical_weight=s.lexical_weight,
+            candidates=s.candidates,
+            reranker=reranker,
+        )
+
+    def _sync_lexical(self) -> None:
+        """Keep the lexical index in step with the store after a write (if it is in use)."""
+        if "lexical" in self.__dict__:
+            self.lexical.sync(self.store)
+        elif self.settings.retrieval != "dense":
+            self.lexical  # noqa: B018 (opening syncs it)
 
     @cached_property
     def backend(self) -> Backend:
@@ -149,6 +182,7 @@ class Library:
         vectors = self._embed_with_progress(texts, progress, desc="Embedding chunks")
         if chunks:
             self.store.replace_papers(todo, chunks, vectors, digests, replaced=updated)
+            self._sync_lexical()
         return IngestReport(
             files=len(files),
             records=parsed.records,
@@ -199,21 +233,97 @@ class Library:
 
     def remove(self, paper_ids: Sequence[str]) -> int:
         """Remove papers by id; returns the number of chunks removed."""
-        return self.store.delete_papers(list(paper_ids))
+        removed = self.store.delete_papers(list(paper_ids))
+        if removed:
+            self._sync_lexical()
+        return removed
 
     # --- reading ------------------------------------------------------------------------------
 
-    def retrieve(self, query: str, k: int | None = None) -> list[Hit]:
-        """The best ``k`` chunks for ``query`` (several may come from one paper)."""
+    def filters(
+        self,
+        *,
+        year: str | int | None = None,
+        source: str | Sequence[str] | None = None,
+        paper: str | Sequence[str] | None = None,
+    ) -> Filters | None:
+        """Validated metadata filters (None without any). ``year``: ``2023``, ``"2023..2024"``,
+        ``"2023.."`` or ``"..2024"``; ``source``: file name(s) papers came from; ``paper``: paper
+        id(s). A malformed value, or a source or paper id the library does not hold, raises
+        :class:`~rag.errors.InputError`."""
+        from rag.store import Filters
+
+        filters = Filters.make(year=year, source=source, paper=paper)
+        if filters is not None:
+            self.ensure_seeded()
+            self._check_known(filters)
+        return filters
+
+    def _check_known(self, filters: Filters) -> None:
+        from rag.errors import InputError
+        from rag.store import where_in
+
+        for field, values, what in (
+            ("source", filters.sources, "source"),
+            ("paper_id", filters.paper_ids, "paper id"),
+        ):
+            if not values:
+                continue
+            got = self.store.collection.get(
+                where={"$and": [where_in(field, values), {"chunk_index": 0}]},
+                include=["metadatas"],
+            )
+            found = {str(m.get(field)) for m in got["metadatas"] or []}
+            missing = [v for v in values if v not in found]
+            if missing:
+                hint = ""
+                if field == "source":
+                    known = sorted(self._known_sources())
+                    shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+                    hint = f" (sources: {shown})" if known else " (the library is empty)"
+                raise InputError(f"no paper in the library has {what} {missing[0]!r}{hint}")
+
+    def _known_sources(self) -> set[str]:
+        if "lexical" in self.__dict__ or self.settings.retrieval != "dense":
+            return self.lexical.known_sources()
+        got = self.store.collection.get(where={"chunk_index": 0}, include=["metadatas"])
+        return {str(m.get("source", "")) for m in got["metadatas"] or []}
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        year: str | int | None = None,
+        source: str | Sequence[str] | None = None,
+        paper: str | Sequence[str] | None = None,
+        filters: Filters | None = None,
+        max_per_paper: int | None = None,
+    ) -> list[Hit]:
+        """The best ``k`` chunks for ``query`` (several may come from one paper, at most
+        ``max_per_paper`` if given), optionally only from papers passing the filters (see
+        :meth:`filters`)."""
         self.ensure_seeded()
-        return self.retriever.retrieve(query, k or self.settings.top_k)
+        if filters is None:
+            filters = self.filters(year=year, source=source, paper=paper)
+        return self.retriever.retrieve(
+            query, k or self.settings.top_k, filters, per_paper=max_per_paper
+        )
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        year: str | int | None = None,
+        source: str | Sequence[str] | None = None,
+        paper: str | Sequence[str] | None = None,
+        filters: Filters | None = None,
+    ) -> list[Hit]:
         """The best ``k`` papers for ``query``, each with its best-matching passage."""
-        from rag.retrieve import best_per_paper
-
-        k = k or self.settings.top_k
-        return best_per_paper(self.retrieve(query, k * 3), k)
+        if filters is None:
+            filters = self.filters(year=year, source=source, paper=paper)
+        return self.retrieve(query, k or self.settings.top_k, filters=filters, max_per_paper=1)
 
     def ask(
         self,
@@ -221,15 +331,28 @@ class Library:
         *,
         on_delta: Callable[[str], None] | None = None,
         search_query: str | None = None,
+        year: str | int | None = None,
+        source: str | Sequence[str] | None = None,
+        paper: str | Sequence[str] | None = None,
+        filters: Filters | None = None,
     ) -> Answer:
         """Answer from the library's papers, every sentence cited and checked, or refuse.
 
         ``on_delta`` receives the LLM's text as it streams (LLM backends only); verification runs
         on the finished answer, so what was streamed may lose sentences: see ``answer.dropped``.
-        ``search_query`` (default: the question) is what retrieval searches with.
+        ``search_query`` (default: the question) is what retrieval searches with. ``year``,
+        ``source``, ``paper`` (or ``filters``) restrict the papers read (see :meth:`filters`).
+        At most ``settings.max_per_paper`` of the ``top_k`` passages come from any one paper.
         """
         t0 = time.perf_counter()
-        sources = self.retrieve(search_query or question, self.settings.top_k)
+        if filters is None:
+            filters = self.filters(year=year, source=source, paper=paper)
+        sources = self.retrieve(
+            search_query or question,
+            self.settings.top_k,
+            filters=filters,
+            max_per_paper=self.settings.max_per_paper,
+        )
         return self._answer(question, sources, t0, on_delta=on_delta)
 
     def _answer(
@@ -265,12 +388,24 @@ class Library:
         return answer
 
     def summarize(
-        self, topic: str, *, max_papers: int = 8, on_delta: Callable[[str], None] | None = None
+        self,
+        topic: str,
+        *,
+        max_papers: int = 8,
+        on_delta: Callable[[str], None] | None = None,
+        year: str | int | None = None,
+        source: str | Sequence[str] | None = None,
+        paper: str | Sequence[str] | None = None,
+        filters: Filters | None = None,
     ) -> Answer:
-        """What the papers say about ``topic``: findings grouped by paper, every one cited."""
+        """What the papers say about ``topic``: findings grouped by paper, every one cited.
+        ``year``, ``source``, ``paper`` (or ``filters``) restrict the papers (see
+        :meth:`filters`)."""
         from rag.summary import summarize
 
-        return summarize(self, topic, max_papers=max_papers, on_delta=on_delta)
+        if filters is None:
+            filters = self.filters(year=year, source=source, paper=paper)
+        return summarize(self, topic, max_papers=max_papers, on_delta=on_delta, filters=filters)
 
     def chat(self) -> ChatSession:
         """A conversation: follow-ups are rewritten into standalone questions before retrieval."""

@@ -97,6 +97,37 @@ class Settings(BaseSettings):
         default=256, ge=32, le=2048, description="Token budget of one chunk (tiktoken cl100k)."
     )
     top_k: int = Field(default=6, ge=1, le=200, description="Passages retrieved per question.")
+    retrieval: Literal["dense", "bm25", "hybrid"] = Field(
+        default="hybrid",
+        description="Retrieval: 'dense' (embeddings), 'bm25' (lexical) or 'hybrid' (both, fused).",
+    )
+    fusion: Literal["rrf", "weighted"] = Field(
+        default="weighted",
+        description="How hybrid retrieval fuses the two rankings: 'rrf' (reciprocal rank fusion) "
+        "or 'weighted' (normalised scores, lexical_weight for BM25).",
+    )
+    lexical_weight: float = Field(
+        default=0.45,
+        ge=0.0,
+        le=1.0,
+        description="Share of the BM25 score in weighted fusion (tuned on SciFact train claims).",
+    )
+    rerank: bool = Field(
+        default=False,
+        description="Rescore hybrid candidates with the learned feature reranker (rag/rerank.py).",
+    )
+    candidates: int = Field(
+        default=100,
+        ge=10,
+        le=1000,
+        description="Chunks each retriever proposes before fusion.",
+    )
+    max_per_paper: int = Field(
+        default=2,
+        ge=1,
+        le=50,
+        description="At most this many of an answer's passages come from one paper.",
+    )
     answer_sentences: int = Field(
         default=3, ge=1, le=20, description="Max sentences in an extractive answer."
     )

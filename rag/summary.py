@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rag.answer import ExtractiveBackend
     from rag.library import Library
     from rag.schema import Answer, Hit
+    from rag.store import Filters
 
 #: A paper is kept when its best passage scores at least this share of the best paper's score.
 RELATIVE_CUTOFF = 0.6
@@ -25,14 +26,18 @@ RELATIVE_CUTOFF = 0.6
 ABSOLUTE_CUTOFF = 0.25
 
 
-def diverse_sources(lib: Library, topic: str, max_papers: int) -> list[Hit]:
-    """The best passage of each paper about ``topic``, best first, at most ``max_papers``."""
-    from rag.retrieve import best_per_paper
+def diverse_sources(
+    lib: Library, topic: str, max_papers: int, *, filters: Filters | None = None
+) -> list[Hit]:
+    """The best passage of each paper about ``topic``, best first, at most ``max_papers``.
 
-    hits = best_per_paper(lib.retrieve(topic, max(60, max_papers * 6)), max_papers)
+    One passage per paper (not MMR: on the seed dev summary and multi-paper questions, MMR over
+    the passages' embeddings lowered the share of gold papers kept; ``bench/retrieval.py --mmr``).
+    """
+    hits = lib.retrieve(topic, max_papers, filters=filters, max_per_paper=1)
     if not hits:
         return []
-    top = hits[0].score
+    top = max(h.score for h in hits)
     return [h for h in hits if h.score >= max(ABSOLUTE_CUTOFF, RELATIVE_CUTOFF * top)]
 
 
@@ -56,11 +61,12 @@ def summarize(
     *,
     max_papers: int = 8,
     on_delta: Callable[[str], None] | None = None,
+    filters: Filters | None = None,
 ) -> Answer:
     from rag.answer import ExtractiveBackend, LLMBackend, finalize
 
     t0 = time.perf_counter()
-    sources = diverse_sources(lib, topic, max_papers)
+    sources = diverse_sources(lib, topic, max_papers, filters=filters)
     t1 = time.perf_counter()
     backend = lib.backend
     if isinstance(backend, LLMBackend):
