@@ -363,7 +363,10 @@ class Library:
         *,
         on_delta: Callable[[str], None] | None = None,
         backend: Backend | None = None,
+        separator: str = " ",
     ) -> Answer:
+        """Draft with ``backend`` (default: the library's), verify, time. Shared by ask and
+        summarize."""
         from rag.answer import finalize
 
         backend = backend or self.backend
@@ -378,6 +381,7 @@ class Library:
             backend.name,
             scorer=self.scorer,
             unsupported=self.settings.unsupported,
+            separator=separator,
         )
         t2 = time.perf_counter()
         answer.timings_ms = {

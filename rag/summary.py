@@ -41,18 +41,23 @@ def diverse_sources(
     return [h for h in hits if h.score >= max(ABSOLUTE_CUTOFF, RELATIVE_CUTOFF * top)]
 
 
-def extractive_summary(backend: ExtractiveBackend, topic: str, sources: list[Hit]) -> Draft:
-    """One cited key sentence per relevant paper (sources are one passage per paper)."""
-    best: dict[int, tuple[float, str]] = {}
-    for s in backend.score(topic, sources):
-        if s.source not in best:
-            best[s.source] = (s.score, s.text)
-    sentences = [
-        DraftSentence(text, [n])
-        for n, (score, text) in sorted(best.items())
-        if score >= backend.min_score
-    ]
-    return Draft(sentences=sentences, refused=not sentences)
+class ExtractiveSummary:
+    """Backend for summaries without an LLM: one cited key sentence per relevant paper."""
+
+    def __init__(self, extractive: ExtractiveBackend) -> None:
+        self.extractive = extractive
+        self.name = extractive.name
+
+    def draft(self, question: str, sources: list[Hit]) -> Draft:
+        best: dict[int, tuple[float, str]] = {}
+        for s in self.extractive.score(question, sources):  # best first
+            best.setdefault(s.source, (s.score, s.text))
+        sentences = [
+            DraftSentence(text, [n])
+            for n, (score, text) in sorted(best.items())
+            if score >= self.extractive.min_score
+        ]
+        return Draft(sentences=sentences, refused=not sentences)
 
 
 def summarize(
@@ -63,12 +68,12 @@ def summarize(
     on_delta: Callable[[str], None] | None = None,
     filters: Filters | None = None,
 ) -> Answer:
-    from rag.answer import ExtractiveBackend, LLMBackend, finalize
+    from rag.answer import Backend, ExtractiveBackend, LLMBackend
 
     t0 = time.perf_counter()
     sources = diverse_sources(lib, topic, max_papers, filters=filters)
-    t1 = time.perf_counter()
     backend = lib.backend
+    summary_backend: Backend
     if isinstance(backend, LLMBackend):
         summary_backend = LLMBackend(
             backend.llm,
@@ -77,26 +82,9 @@ def summarize(
             max_answer_tokens=backend.max_answer_tokens,
             structured=backend.structured,
         )
-        summary_backend.on_delta = on_delta
-        draft = summary_backend.draft(topic, sources)
-        name = summary_backend.name
     else:
         assert isinstance(backend, ExtractiveBackend)
-        draft = extractive_summary(backend, topic, sources)
-        name = backend.name
-    answer = finalize(
-        topic,
-        draft,
-        sources,
-        name,
-        scorer=lib.scorer,
-        unsupported=lib.settings.unsupported,
-        separator="\n",
+        summary_backend = ExtractiveSummary(backend)
+    return lib._answer(
+        topic, sources, t0, on_delta=on_delta, backend=summary_backend, separator="\n"
     )
-    t2 = time.perf_counter()
-    answer.timings_ms = {
-        "retrieve": round((t1 - t0) * 1000, 1),
-        "answer": round((t2 - t1) * 1000, 1),
-        "total": round((t2 - t0) * 1000, 1),
-    }
-    return answer

@@ -194,3 +194,46 @@ def test_unreachable_chroma_server_is_one_line_error(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert out.stderr.startswith("Error: ") and out.stderr.count("\n") == 1
     assert "Traceback" not in out.stderr
+
+
+# --- summarize and chat with the extractive backend ------------------------------------------
+
+
+def test_summarize_linear_attention_cites_at_least_five_papers_grouped(seeded_home: Path) -> None:
+    out = rag_cli("summarize", "linear attention", "--json", home=seeded_home)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    papers = {c["paper_id"] for c in data["citations"]}
+    assert len(papers) >= 5 and not data["refused"]
+    assert all(len(s["citations"]) == 1 for s in data["sentences"])  # one key sentence per paper
+    by_n = {c["n"]: c["text"] for c in data["citations"]}
+    assert all(s["text"] in by_n[s["citations"][0]] for s in data["sentences"])  # verbatim
+    text = rag_cli("summarize", "linear attention", home=seeded_home).stdout
+    headers = [line for line in text.splitlines() if line.startswith("[")]
+    assert len(headers) == len(papers)  # grouped: one "[n] Title" header per paper
+    assert any("Linear Attention" in h for h in headers)
+
+
+def test_chat_rewrites_a_follow_up_and_answers_from_the_same_paper(seeded_home: Path) -> None:
+    script = f"{BLOCK_LORA_Q}\nHow much GPU memory does it need?\n/sources\n/reset\n/exit\n"
+    out = rag_cli("chat", home=seeded_home, stdin=script)
+    assert out.returncode == 0, out.stderr
+    assert (
+        "(searched for: How much GPU memory does it need? (regarding: One Head Eight Arms"
+        in out.stdout
+    )
+    assert "using a single 24GB GPU. [1]" in " ".join(out.stdout.split())  # unwrap lines
+    assert "(history cleared)" in out.stdout
+
+
+def test_chat_session_api(seeded_home: Path) -> None:
+    chat = Library(home=seeded_home).chat()
+    chat.ask(BLOCK_LORA_Q)
+    assert chat.condense("What about its generalization error bound?").startswith(
+        "What about its generalization error bound? (regarding: One Head Eight Arms"
+    )
+    assert chat.condense("Which papers study speculative decoding for LLM inference?") == (
+        "Which papers study speculative decoding for LLM inference?"
+    )
+    chat.reset()
+    assert chat.history == []
