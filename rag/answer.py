@@ -218,7 +218,7 @@ class ExtractiveBackend:
         embedder: Embedder,
         *,
         max_sentences: int = 3,
-        min_score: float = 0.42,
+        min_score: float = 0.31,
         margin: float = 0.08,
     ) -> None:
         self.embedder = embedder

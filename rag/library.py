@@ -139,7 +139,11 @@ class Library:
 
         llm = make_llm(self.settings)
         if llm is None:
-            return ExtractiveBackend(self.embedder, max_sentences=self.settings.answer_sentences)
+            return ExtractiveBackend(
+                self.embedder,
+                max_sentences=self.settings.answer_sentences,
+                min_score=self.settings.min_answer_score,
+            )
         return LLMBackend(
             llm,
             context_tokens=self.settings.context_tokens,

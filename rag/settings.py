@@ -128,6 +128,13 @@ class Settings(BaseSettings):
         le=50,
         description="At most this many of an answer's passages come from one paper.",
     )
+    min_answer_score: float = Field(
+        default=0.31,
+        ge=0.0,
+        le=1.0,
+        description="Extractive backend: refuse when no retrieved sentence scores this high "
+        "(0.31 separates the seed dev split's unanswerable questions from answerable ones).",
+    )
     answer_sentences: int = Field(
         default=3, ge=1, le=20, description="Max sentences in an extractive answer."
     )

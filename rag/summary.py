@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 #: A paper is kept when its best passage scores at least this share of the best paper's score.
 RELATIVE_CUTOFF = 0.6
+#: A paper's key sentence must score this high (answer-sentence score of the extractive backend).
+SENTENCE_CUTOFF = 0.42
 #: ... and at least this cosine similarity to the topic.
 ABSOLUTE_CUTOFF = 0.25
 
@@ -55,7 +57,7 @@ class ExtractiveSummary:
         sentences = [
             DraftSentence(text, [n])
             for n, (score, text) in sorted(best.items())
-            if score >= self.extractive.min_score
+            if score >= max(SENTENCE_CUTOFF, self.extractive.min_score)
         ]
         return Draft(sentences=sentences, refused=not sentences)
 
