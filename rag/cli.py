@@ -6,9 +6,7 @@ Exit codes: 0 success, 1 user error (one line on stderr, no traceback), 2 usage 
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from rag.errors import RagError
+from rag.errors import RagError, exit_on_error
 
 if TYPE_CHECKING:
     from rag.library import Library
@@ -24,36 +22,6 @@ if TYPE_CHECKING:
     from rag.store import Filters
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str, code: int = 1) -> None:
-    click.echo(f"Error: {' '.join(message.split())}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(func: F) -> F:
-    """One line on stderr and a meaningful exit code instead of a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except RagError as e:
-            fail(str(e))
-        except BrokenPipeError:  # `rag ... | head`: the reader left; leave quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(0)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except Exception as e:  # an unexpected failure still gets one line, not a traceback
-            if os.environ.get("RAG_DEBUG"):
-                raise
-            fail(f"unexpected {type(e).__name__}: {e} (set RAG_DEBUG=1 for the traceback)")
-
-    return wrapper  # type: ignore[return-value]
 
 
 def library_options(func: F) -> F:
@@ -127,7 +95,7 @@ def cli() -> None:
 @click.option("--skip-errors", is_flag=True, help="Skip bad records (and report how many).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @library_options
-@handle_errors
+@exit_on_error
 def ingest(
     paths: tuple[Path, ...],
     skip_errors: bool,
@@ -170,7 +138,7 @@ def hit_json(rank: int, hit: Hit) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @filter_options
 @library_options
-@handle_errors
+@exit_on_error
 def search(
     query: str,
     k: int | None,
@@ -263,7 +231,7 @@ def streamer(lib: Library, as_json: bool, no_stream: bool) -> Callable[[str], No
 @click.option("--no-stream", is_flag=True, help="Do not stream LLM output.")
 @filter_options
 @library_options
-@handle_errors
+@exit_on_error
 def ask(
     question: str,
     as_json: bool,
@@ -299,7 +267,7 @@ def ask(
 @click.option("--no-stream", is_flag=True, help="Do not stream LLM output.")
 @filter_options
 @library_options
-@handle_errors
+@exit_on_error
 def summarize(
     topic: str,
     as_json: bool,
@@ -344,7 +312,7 @@ CHAT_HELP = "Commands: /sources  /reset  /exit  (/help shows this)"
 @cli.command()
 @click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
 @library_options
-@handle_errors
+@exit_on_error
 def chat(llm: str | None, home: Path | None, chroma_url: str | None) -> None:
     """Talk with the papers; follow-up questions keep their context."""
     lib = open_library(home, chroma_url, llm=llm)
@@ -397,7 +365,7 @@ def chat(llm: str | None, home: Path | None, chroma_url: str | None) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @library_options
-@handle_errors
+@exit_on_error
 def stats(as_json: bool, home: Path | None, chroma_url: str | None) -> None:
     """How many papers and chunks the library holds, and which embedder built it."""
     s = open_library(home, chroma_url).stats()
@@ -409,7 +377,7 @@ def stats(as_json: bool, home: Path | None, chroma_url: str | None) -> None:
 
 @cli.command()
 @library_options
-@handle_errors
+@exit_on_error
 def setup(home: Path | None, chroma_url: str | None) -> None:
     """Prepare the offline embedding model and fill an empty library with the bundled papers."""
     lib = open_library(home, chroma_url)

@@ -7,11 +7,12 @@ threshold (one line per failing metric on stderr), 130 interrupted.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
+
+from rag.errors import exit_on_error
 
 SUITES = ("seed", "scifact", "pubmedqa", "judge")
 
@@ -65,6 +66,7 @@ SUITES = ("seed", "scifact", "pubmedqa", "judge")
     metavar="RUN_A RUN_B",
     help="Compare two runs (directories or run ids) question by question.",
 )
+@exit_on_error
 def eval_cmd(
     suite: str | None,
     split: str | None,
@@ -83,53 +85,35 @@ def eval_cmd(
     pubmedqa (LLM backends only), judge (the offline judge on SciFact). Runs are saved under
     HOME/eval/runs/. A metric below its threshold exits with code 3.
     """
-    from rag.errors import RagError
+    from rag import evaluate, metrics
 
-    try:
-        from rag import evaluate, metrics
-
-        if compare:
-            report = evaluate.compare(compare[0], compare[1], home)
-            click.echo(
-                json.dumps(report, indent=2) if as_json else metrics.compare_markdown(report)
-            )
-            return
-        if suite is None:
-            raise click.UsageError("give a SUITE, or --compare RUN_A RUN_B")
-        opts = evaluate.Options(
-            suite=suite,
-            split=split,
-            backend=backend,
-            judge=judge,
-            limit=limit,
-            home=home,
-            thresholds=thresholds,
-            gate=not no_gate,
-        )
-        result = evaluate.run(opts)
-        if as_json:
-            click.echo(json.dumps(result.summary, indent=2))
-        else:
-            click.echo(metrics.summary_markdown(result.summary))
-        if result.run_dir is not None:
-            click.echo(f"Run saved to {result.run_dir}", err=True)
-        note = result.summary.get("gate", {}).get("note")
-        if note and not no_gate:
-            click.echo(f"Quality gate {note}.", err=True)
-        for line in result.failures:
-            click.echo(f"threshold failed: {line}", err=True)
-        if result.failures:
-            sys.exit(evaluate.GATE_EXIT)
-    except RagError as e:
-        click.echo(f"Error: {e}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
-    except (click.exceptions.Exit, click.ClickException, SystemExit):
-        raise
-    except Exception as e:
-        if os.environ.get("RAG_DEBUG"):
-            raise
-        click.echo(f"Error: unexpected {type(e).__name__}: {e} (set RAG_DEBUG=1)", err=True)
-        sys.exit(1)
+    if compare:
+        report = evaluate.compare(compare[0], compare[1], home)
+        click.echo(json.dumps(report, indent=2) if as_json else metrics.compare_markdown(report))
+        return
+    if suite is None:
+        raise click.UsageError("give a SUITE, or --compare RUN_A RUN_B")
+    opts = evaluate.Options(
+        suite=suite,
+        split=split,
+        backend=backend,
+        judge=judge,
+        limit=limit,
+        home=home,
+        thresholds=thresholds,
+        gate=not no_gate,
+    )
+    result = evaluate.run(opts)
+    if as_json:
+        click.echo(json.dumps(result.summary, indent=2))
+    else:
+        click.echo(metrics.summary_markdown(result.summary))
+    if result.run_dir is not None:
+        click.echo(f"Run saved to {result.run_dir}", err=True)
+    note = result.summary.get("gate", {}).get("note")
+    if note and not no_gate:
+        click.echo(f"Quality gate {note}.", err=True)
+    for line in result.failures:
+        click.echo(f"threshold failed: {line}", err=True)
+    if result.failures:
+        sys.exit(evaluate.GATE_EXIT)

@@ -14,24 +14,21 @@ stream still running past that is cut off, so nothing hangs. Every failure ends 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import random
 import re
 import time
 from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from rag.chunking import token_encoder as tiktoken_encoding
 from rag.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
     import openai
-    import tiktoken
 
     from rag.settings import Settings
 
@@ -86,19 +83,6 @@ class Completion(BaseModel):
 
 
 @lru_cache(maxsize=4)
-def tiktoken_encoding(name: str = "cl100k_base") -> tiktoken.Encoding:
-    """A tiktoken encoding read from llama_index's bundled cache (tiktoken would download)."""
-    if not os.environ.get("TIKTOKEN_CACHE_DIR"):
-        spec = importlib.util.find_spec("llama_index.core")
-        if spec is not None and spec.origin:
-            cache = Path(spec.origin).parent / "_static" / "tiktoken_cache"
-            if cache.is_dir():
-                os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
-    import tiktoken
-
-    return tiktoken.get_encoding(name)
-
-
 def estimate_tokens(text: str, model: str = "") -> int:
     """Token count of ``text`` (o200k_base for gpt-4o/4.1/o-series names, else cl100k_base)."""
     o200k = re.match(r"(gpt-4o|gpt-4\.1|gpt-5|o\d)", model.lower().rsplit("/", 1)[-1])

@@ -70,7 +70,7 @@ def test_importing_the_command_loads_only_click() -> None:
         "('rag', 'numpy', 'pydantic', 'llama_index', 'chromadb', 'tqdm', 'openai')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['rag', 'rag.eval_cli']"
+    assert out.stdout.strip() == "['rag', 'rag.errors', 'rag.eval_cli']"
 
 
 def test_usage_errors() -> None:

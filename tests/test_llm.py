@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -10,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag import llm as llm_mod
 from rag.errors import BackendError, ConfigError
 from rag.llm import LLM, Completion, estimate_cost, make_llm, tiktoken_encoding
 from rag.settings import Settings
@@ -376,7 +376,7 @@ def test_tiktoken_encoding_works_offline(monkeypatch: pytest.MonkeyPatch) -> Non
     try:
         for name in ("cl100k_base", "o200k_base"):
             assert tiktoken_encoding(name).encode("hello world")
-        assert "tiktoken_cache" in llm_mod.os.environ["TIKTOKEN_CACHE_DIR"]
+        assert "tiktoken_cache" in os.environ["TIKTOKEN_CACHE_DIR"]
     finally:
         tiktoken_encoding.cache_clear()
 
