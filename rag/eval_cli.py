@@ -85,11 +85,13 @@ def eval_cmd(
     pubmedqa (LLM backends only), judge (the offline judge on SciFact). Runs are saved under
     HOME/eval/runs/. A metric below its threshold exits with code 3.
     """
-    from rag import evaluate, metrics
+    from rag import evaluate, report
 
     if compare:
-        report = evaluate.compare(compare[0], compare[1], home)
-        click.echo(json.dumps(report, indent=2) if as_json else metrics.compare_markdown(report))
+        comparison = evaluate.compare(compare[0], compare[1], home)
+        click.echo(
+            json.dumps(comparison, indent=2) if as_json else report.compare_markdown(comparison)
+        )
         return
     if suite is None:
         raise click.UsageError("give a SUITE, or --compare RUN_A RUN_B")
@@ -107,7 +109,7 @@ def eval_cmd(
     if as_json:
         click.echo(json.dumps(result.summary, indent=2))
     else:
-        click.echo(metrics.summary_markdown(result.summary))
+        click.echo(report.summary_markdown(result.summary))
     if result.run_dir is not None:
         click.echo(f"Run saved to {result.run_dir}", err=True)
     note = result.summary.get("gate", {}).get("note")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag import metrics as M
+from rag import report as R
 from rag.errors import ConfigError, RagError
 
 if TYPE_CHECKING:
@@ -445,7 +446,7 @@ def run(opts: Options) -> RunResult:
 
 def summarise(ctx: Context, rows: Rows, seconds: float) -> dict[str, Any]:
     keys, judge, lib, s = KEYS[ctx.opts.suite], ctx.judge, ctx.library, ctx.settings
-    overall = M.group_summary(rows, keys)
+    overall = R.group_summary(rows, keys)
     if rows:
         latency = [float(r["latency_ms"]) for r in rows if "latency_ms" in r]
         overall["latency_p50_ms"] = round(M.percentile(latency, 50), 1)
@@ -464,7 +465,7 @@ def summarise(ctx: Context, rows: Rows, seconds: float) -> dict[str, Any]:
         "library": str(lib.home) if lib else None,
     }  # fmt: skip
     types = dict.fromkeys(r["type"] for r in rows)
-    by_type = {t: M.group_summary([r for r in rows if r["type"] == t], keys) for t in types}
+    by_type = {t: R.group_summary([r for r in rows if r["type"] == t], keys) for t in types}
     summary = {"suite": ctx.opts.suite, "split": ctx.split, "n": len(rows), "config": config,
                "seconds": round(seconds, 1), "metrics": list(keys), "overall": overall,
                "by_type": by_type}  # fmt: skip
@@ -483,7 +484,7 @@ def save_run(settings: Settings, summary: dict[str, Any], rows: Rows) -> Path:
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     (run_dir / "results.jsonl").write_text(lines, encoding="utf-8")
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (run_dir / "summary.md").write_text(M.summary_markdown(summary) + "\n", encoding="utf-8")
+    (run_dir / "summary.md").write_text(R.summary_markdown(summary) + "\n", encoding="utf-8")
     return run_dir
 
 
@@ -516,7 +517,7 @@ def check_thresholds(summary: dict[str, Any], thresholds: dict[str, Any]) -> lis
     """One line per failing metric: name, value and threshold."""
     where = f"{summary['suite']}.{summary['split']}"
     try:
-        return M.gate_failures(summary["overall"], thresholds["min"], thresholds["max"], where)
+        return R.gate_failures(summary["overall"], thresholds["min"], thresholds["max"], where)
     except KeyError as e:
         known = ", ".join(summary["overall"])
         raise ConfigError(f"threshold {where}.{e.args[0]}: no such metric (known: {known})",
@@ -549,11 +550,11 @@ def compare(ref_a: str, ref_b: str, home: Path | None = None) -> dict[str, Any]:
     """Question-by-question changes from run A to run B, then the summary deltas."""
     (sa, rows_a), (sb, rows_b) = (load_run(resolve_run(r, home)) for r in (ref_a, ref_b))
     ids_a, ids_b = {r["id"] for r in rows_a}, {r["id"] for r in rows_b}
-    changes = M.compare_rows(rows_a, rows_b, COMPARE_KEYS)
+    changes = R.compare_rows(rows_a, rows_b, COMPARE_KEYS)
     return {
         "a": sa.get("run_id", ref_a), "b": sb.get("run_id", ref_b),
         "only_in_a": len(ids_a - ids_b), "only_in_b": len(ids_b - ids_a),
         "regressed": [c for c in changes if c["status"] == "regressed"],
         "improved": [c for c in changes if c["status"] == "improved"],
-        "summary_deltas": M.summary_deltas(sa.get("overall", {}), sb.get("overall", {})),
+        "summary_deltas": R.summary_deltas(sa.get("overall", {}), sb.get("overall", {})),
     }  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from rag import metrics as M
+from rag import report as R
 from rag.citations import REFUSAL_PHRASE
 
 
@@ -231,7 +232,7 @@ def test_mean_and_group_summary() -> None:
     assert M.mean([1.0, None, 0.0]) == (0.5, 2)
     assert M.mean([None]) == (None, 0)
     rows: list[dict[str, Any]] = [{"metrics": {"r": 1.0, "k": 0.5}}, {"metrics": {"r": None}}]
-    assert M.group_summary(rows, ["r", "k"]) == {"n": 2, "r": 1.0, "n_r": 1, "k": 0.5, "n_k": 1}
+    assert R.group_summary(rows, ["r", "k"]) == {"n": 2, "r": 1.0, "n_r": 1, "k": 0.5, "n_k": 1}
 
 
 def test_accuracy() -> None:
@@ -266,12 +267,12 @@ def test_quotes() -> None:
 
 def test_gate_failures() -> None:
     overall = {"recall_at_10": 0.8, "latency_p95_ms": 900.0, "mrr": None}
-    lines = M.gate_failures(overall, {"recall_at_10": 0.85}, {"latency_p95_ms": 1000}, "seed.test")
+    lines = R.gate_failures(overall, {"recall_at_10": 0.85}, {"latency_p95_ms": 1000}, "seed.test")
     assert lines == ["seed.test recall_at_10 = 0.8 < threshold 0.85"]
-    assert M.gate_failures(overall, {}, {"latency_p95_ms": 500}, "s")[0].endswith("> threshold 500")
-    assert "n/a" in M.gate_failures(overall, {"mrr": 0.1}, {}, "s")[0]
+    assert R.gate_failures(overall, {}, {"latency_p95_ms": 500}, "s")[0].endswith("> threshold 500")
+    assert "n/a" in R.gate_failures(overall, {"mrr": 0.1}, {}, "s")[0]
     with pytest.raises(KeyError):
-        M.gate_failures(overall, {"nope": 0.1}, {}, "s")
+        R.gate_failures(overall, {"nope": 0.1}, {}, "s")
 
 
 def test_compare_rows_and_summary_deltas() -> None:
@@ -287,12 +288,12 @@ def test_compare_rows_and_summary_deltas() -> None:
         {"id": "q3", "metrics": {"kf": 0.5, "r": 1.0}, "retrieved_ids": ["p2", "p1"]},
         {"id": "q4", "metrics": {"kf": 1.0, "r": 1.0}, "retrieved_ids": ["p1", "p9"]},
     ]
-    changes = {c["id"]: c for c in M.compare_rows(a, b, ["kf", "r"])}
+    changes = {c["id"]: c for c in R.compare_rows(a, b, ["kf", "r"])}
     assert set(changes) == {"q1", "q2", "q4"}  # q3 unchanged
     assert changes["q1"]["status"] == "regressed"
     assert changes["q1"]["deltas"] == {"kf": -0.5, "r": -1.0}
     assert changes["q1"]["cause"] == "retrieval changed"
     assert changes["q2"]["status"] == "improved" and changes["q2"]["cause"] == "generation only"
     assert changes["q4"]["cause"] == "retrieval changed"
-    deltas = M.summary_deltas({"x": 0.5, "flag": True, "s": "t"}, {"x": 0.75, "flag": False})
+    deltas = R.summary_deltas({"x": 0.5, "flag": True, "s": "t"}, {"x": 0.75, "flag": False})
     assert deltas == {"x": {"a": 0.5, "b": 0.75, "delta": 0.25}}
