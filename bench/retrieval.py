@@ -9,7 +9,7 @@ Datasets:
   corpus. Never the ``test`` split.
 
 Metrics per query over the ranked *papers* (first chunk of each, as BEIR and ``rag eval`` rank):
-nDCG@10, Recall@10, Recall@100, MRR (``rag.metrics``). Latency: one ``Library.retrieve`` call
+nDCG@10, Recall@10, Recall@100, MRR (``rag.eval.metrics``). Latency: one ``Library.retrieve`` call
 returning 100 papers, per query, run back to back with the models loaded once (after 3 warm-up
 queries); the query embedding is computed by the model every time (the embedding cache is
 bypassed, so repeated runs do not get faster).
@@ -43,7 +43,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rag import metrics as M  # noqa: E402
+from rag.eval import metrics as M  # noqa: E402
 from rag.library import Library  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
@@ -126,7 +126,7 @@ def seed_library(home: Path) -> Path:
 
 def raw_embedder(settings: Settings) -> Any:
     """The model itself, without the SQLite cache (latency includes embedding every query)."""
-    from rag.embedding import make_embedder
+    from rag.index.embedders import make_embedder
 
     embedder = make_embedder(settings)
     inner = getattr(embedder, "inner", embedder)
@@ -147,8 +147,7 @@ def scores(ranked: Sequence[str], gold: Sequence[str]) -> dict[str, float]:
 
 def run_config(home: Path, queries: list[Query], embedder: Any, **overrides: Any) -> list[dict]:
     """Every query through ``Library.retrieve`` (100 papers), timed; one row per query."""
-    lib = open_library(home, **overrides)
-    lib.__dict__["embedder"] = embedder
+    lib = open_library(home, embedder=embedder, **overrides)
     for q in queries[:3]:  # warm-up: imports, ONNX session, lexical index, Chroma caches
         lib.retrieve(q.text, DEPTH, max_per_paper=1)
     rows = []
@@ -175,14 +174,16 @@ def summary(rows: list[dict]) -> dict[str, float]:
 
 def candidate_sets(home: Path, queries: list[Query], embedder: Any) -> tuple[Library, list]:
     """Fused candidates per query (both retrievers' top 100, exact scores), computed once."""
-    lib = open_library(home, retrieval="hybrid", fusion="weighted", rerank=False)
-    lib.__dict__["embedder"] = embedder
+    from rag.retrieval.base import Query as RetrievalQuery
+    from rag.retrieval.hybrid import HybridRetriever
+
+    lib = open_library(home, embedder=embedder, retrieval="hybrid", fusion="weighted", rerank=False)
     retriever = lib.retriever
+    assert isinstance(retriever, HybridRetriever)
     vectors = embedder.embed([q.text for q in queries])
     out = []
     for q, v in zip(queries, vectors, strict=True):
-        cands = retriever.candidates_for(q.text, v, retriever.candidates)
-        retriever.fill_cosines(cands, v)
+        cands = retriever.rank(RetrievalQuery(q.text, retriever.candidates, vector=v))
         out.append((q, cands))
     return lib, out
 
@@ -193,12 +194,11 @@ def paper_ndcg(order: Sequence[Any], gold: Sequence[str]) -> float:
 
 
 def fit(home: Path, queries: list[Query], embedder: Any) -> dict[str, Any]:
-    from rag import rerank
-    from rag.retrieve import weighted_scores
+    from rag.retrieval import rerank
+    from rag.retrieval.fusion import weighted_scores
 
     train = [q for q in queries if q.half == 0]
     lib, sets = candidate_sets(home, train, embedder)
-    retriever = lib.retriever
 
     def mean_weighted(w: float) -> float:
         total = 0.0
@@ -220,8 +220,7 @@ def fit(home: Path, queries: list[Query], embedder: Any) -> dict[str, Any]:
         print(f"  {w:.2f}  {by_weight[w]:.4f}", file=sys.stderr)
 
     # Reranker: feature matrices once, then coordinate ascent on nDCG@10 from the tuned fusion.
-    lex = retriever.lexical
-    assert lex is not None
+    lex = lib.lexical
     mats = []
     for q, cands in sets:
         qids = lex.query_ids(q.text)
@@ -262,7 +261,7 @@ def fit(home: Path, queries: list[Query], embedder: Any) -> dict[str, Any]:
 
 def tokenizer_ablation(home: Path, queries: list[Query]) -> str:
     """BM25-alone nDCG@10 on half A for each tokenisation choice (index built in memory)."""
-    from rag.lexical import LexicalIndex, TokenizerConfig, top_rows
+    from rag.index.lexical import LexicalIndex, TokenizerConfig, top_rows
 
     train = [q for q in queries if q.half == 0]
     lib = open_library(home, retrieval="dense")
@@ -303,15 +302,14 @@ def tokenizer_ablation(home: Path, queries: list[Query]) -> str:
 def mmr_check(seed_home: Path, embedder: Any, max_papers: int = 8) -> str:
     """Share of gold papers among the passages ``summarize`` reads (seed dev ``summary`` and
     ``multi`` questions): one passage per paper by rank, versus MMR re-selection."""
+    from rag.answering.summary import ABSOLUTE_CUTOFF, RELATIVE_CUTOFF
     from rag.ingest import paper_id_for_title
-    from rag.retrieve import mmr
-    from rag.summary import ABSOLUTE_CUTOFF, RELATIVE_CUTOFF
+    from rag.retrieval.diversity import mmr
 
     rows = [json.loads(line) for line in SEED.read_text().splitlines()]
     dev = [r for r in rows if r["split"] == "dev" and r["gold_titles"]]
     dev = [r for r in dev if r["type"] in ("summary", "multi")]
-    lib = open_library(seed_home)
-    lib.__dict__["embedder"] = embedder
+    lib = open_library(seed_home, embedder=embedder)
     lines = ["| selection | gold papers kept | papers read |", "|---|---|---|"]
     for lam in (None, 0.9, 0.7, 0.5):
         kept, read = [], []
@@ -319,11 +317,7 @@ def mmr_check(seed_home: Path, embedder: Any, max_papers: int = 8) -> str:
             gold = {paper_id_for_title(t) for t in r["gold_titles"]}
             hits = lib.retrieve(r["question"], 60, max_per_paper=1)
             if lam is not None and hits:
-                got = lib.store.collection.get(
-                    ids=[h.chunk_id for h in hits],
-                    include=["embeddings"],  # type: ignore[list-item]
-                )
-                by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+                by_id = lib.store.embeddings([h.chunk_id for h in hits])
                 vectors = np.array([by_id[h.chunk_id] for h in hits])
                 rel = [float(str(h.metadata["fused_score"])) for h in hits]
                 hits = [hits[i] for i in mmr(rel, vectors, max_papers, lam)]

@@ -22,7 +22,7 @@ the threshold that maximises that weighted accuracy. Metrics are reported on the
 next to the cosine-similarity-only baseline (its threshold fitted the same way).
 
     python -m eval.fit_support            # measure only (prints a Markdown table)
-    python -m eval.fit_support --write    # also rewrite the fitted block in rag/support.py
+    python -m eval.fit_support --write    # also rewrite rag/data/weights/support.json
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import gzip
 import hashlib
 import json
 import random
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,9 +41,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rag import support
-from rag.embedding import Embedder
-from rag.support import ALL_FEATURES, SupportScorer
+from rag.answering import support
+from rag.answering.support import ALL_FEATURES, SupportScorer
+from rag.index.embedding import Embedder
 
 REPO = Path(__file__).resolve().parent.parent
 SCIFACT = REPO.parent / "shared" / "benchmarks" / "scifact"
@@ -333,29 +332,23 @@ def evaluate_judge(
 
 
 def write_weights(names: list[str], coef: Array, bias: float, thr: float, cos_thr: float) -> None:
-    path = Path(support.__file__)
-    feats = "".join(f'    "{n}",\n' for n in names)
-    weights = "".join(f"    {c:.4f},\n" for c in coef)
-    block = (
-        "# BEGIN FITTED WEIGHTS (rewritten by `python -m eval.fit_support --write`; do not edit)\n"
-        f"FEATURES: tuple[str, ...] = (\n{feats})\n"
-        f"WEIGHTS: tuple[float, ...] = (\n{weights})\n"
-        f"BIAS: float = {bias:.4f}\n"
-        f"DEFAULT_THRESHOLD: float = {thr:.4f}  # max. weighted accuracy on the fit half\n"
-        f"COSINE_THRESHOLD: float = {cos_thr:.4f}  # the cosine-only baseline's, fitted alike\n"
-        "# END FITTED WEIGHTS\n"
-    )
-    text = path.read_text(encoding="utf-8")
-    new = re.sub(
-        r"# BEGIN FITTED WEIGHTS.*?# END FITTED WEIGHTS\n", lambda _: block, text, flags=re.S
-    )
-    path.write_text(new, encoding="utf-8")
+    """Rewrite the package data file the scorer loads (``rag/data/weights/support.json``)."""
+    path = Path(support.__file__).resolve().parents[1] / "data" / "weights" / support.WEIGHTS_FILE
+    data = {
+        "fitted_by": "python -m eval.fit_support --write (SciFact train claims, fit half)",
+        "features": list(names),
+        "weights": [round(float(c), 4) for c in coef],
+        "bias": round(float(bias), 4),
+        "threshold": round(float(thr), 4),
+        "cosine_threshold": round(float(cos_thr), 4),
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--write", action="store_true", help="rewrite the weights in rag/support.py")
+    ap.add_argument("--write", action="store_true", help="rewrite rag/data/weights/support.json")
     ap.add_argument("--claims", type=Path, default=SCIFACT / "claims_train.jsonl")
     ap.add_argument("--corpus", type=Path, default=SCIFACT / "corpus.jsonl.gz")
     ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/rag-shared-cache"))
@@ -363,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
 
-    from rag.embedding import make_embedder
+    from rag.index.embedders import make_embedder
     from rag.settings import Settings
 
     start = time.perf_counter()

@@ -2,18 +2,10 @@
 
 Every failure a user can fix (bad input, bad configuration, an unreachable service) is raised as
 :class:`RagError` with a one-line message that says what went wrong and where. The CLI prints that
-line and exits 1; it never shows a traceback for a ``RagError``.
+line and exits 1 (:func:`rag.interfaces.exit.exit_on_error`); it never shows a traceback.
 """
 
 from __future__ import annotations
-
-import functools
-import os
-import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RagError(Exception):
@@ -42,36 +34,3 @@ class ConfigError(RagError):
 
 class BackendError(RagError):
     """An LLM or embedding endpoint failed after retries, timed out, or replied with garbage."""
-
-
-def exit_on_error(func: F) -> F:
-    """For CLI commands: a :class:`RagError` becomes one line on stderr and exit 1; Ctrl-C exits
-    130; a closed pipe (``| head``) exits quietly; anything unexpected is still one line (with
-    ``RAG_DEBUG=1``, the traceback). Click's own usage errors (exit 2) pass through."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import click
-
-        def fail(message: str) -> None:
-            click.echo(f"Error: {' '.join(message.split())}", err=True)
-            sys.exit(1)
-
-        try:
-            return func(*args, **kwargs)
-        except RagError as e:
-            fail(str(e))
-        except BrokenPipeError:  # the reader left; leave quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(0)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except Exception as e:
-            if os.environ.get("RAG_DEBUG"):
-                raise
-            fail(f"unexpected {type(e).__name__}: {e} (set RAG_DEBUG=1 for the traceback)")
-
-    return wrapper  # type: ignore[return-value]

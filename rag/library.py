@@ -5,85 +5,127 @@
 >>> lib.ingest(["papers.jsonl"])                 # doctest: +SKIP
 >>> lib.ask("What does Block-LoRA share?").answer  # doctest: +SKIP
 
-The CLI is a thin layer over this class.
+A library owns the stored side (embedder, Chroma store, lexical index) and writes to it
+(:meth:`ingest`, :meth:`remove`, :meth:`seed`); the query side is its :attr:`pipeline`
+(:class:`rag.pipeline.Pipeline`). Every component is built once, from settings, on first use and
+under a lock, or passed in: ``Library(embedder=..., store=..., backend=...)``. Nothing is mutated
+per request, so one library serves many threads. The CLI, and later servers, are thin layers over
+this class. Reading never fills an empty library: :meth:`seed` does, when called.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from functools import cached_property
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-
-from rag.errors import ConfigError
+from rag.schema import IngestReport, Stats
 from rag.settings import Settings
 
 if TYPE_CHECKING:
-    from rag.answer import Backend
-    from rag.chat import ChatSession
-    from rag.embedding import Embedder
-    from rag.lexical import LexicalIndex
-    from rag.retrieve import HybridRetriever
+    from rag.answering.backend import Backend
+    from rag.answering.chat import ChatSession
+    from rag.answering.llm import LLM
+    from rag.answering.verify import Verifier
+    from rag.index.embedding import Embedder
+    from rag.index.filters import Filters
+    from rag.index.lexical import LexicalIndex
+    from rag.index.store import Store
+    from rag.pipeline import Pipeline
+    from rag.retrieval.base import Retriever
     from rag.schema import Answer, Hit
-    from rag.store import Filters, Store
-    from rag.support import SupportScorer
 
-
-class IngestReport(BaseModel):
-    files: int
-    records: int
-    duplicates: int
-    papers_added: int
-    papers_updated: int
-    papers_unchanged: int
-    chunks_written: int
-    skipped: list[str]
-    seconds: float
-
-
-class Stats(BaseModel):
-    papers: int
-    chunks: int
-    embedder: str
-    location: str
-    home: str
+#: Components that may be passed to :class:`Library` instead of built from settings.
+COMPONENTS = ("embedder", "store", "lexical", "retriever", "backend", "verifier", "llm_client")
 
 
 class Library:
     """A library of papers: ingest, search, ask."""
 
-    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        store: Store | None = None,
+        lexical: LexicalIndex | None = None,
+        retriever: Retriever | None = None,
+        backend: Backend | None = None,
+        verifier: Verifier | None = None,
+        llm_client: LLM | None = None,
+        **overrides: Any,
+    ) -> None:
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        try:
-            settings = (
-                Settings(**overrides)
-                if settings is None
-                else (Settings(**{**settings.model_dump(), **overrides}) if overrides else settings)
-            )
-        except ValidationError as e:
-            first = e.errors()[0]
-            name = ".".join(str(x) for x in first["loc"])
-            raise ConfigError(
-                f"invalid setting {name} (RAG_{name.upper()}): {first['msg']}"
-            ) from None
+        if settings is None:
+            settings = Settings(**overrides)
+        elif overrides:
+            settings = Settings(**{**settings.model_dump(), **overrides})
         self.settings = settings
         self.home: Path = settings.resolved_home()
+        self._lock = threading.RLock()
+        given = {
+            "embedder": embedder, "store": store, "lexical": lexical, "retriever": retriever,
+            "backend": backend, "verifier": verifier, "llm_client": llm_client,
+        }  # fmt: skip
+        self._parts: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        if llm_client is None and backend is not None:
+            self._parts.setdefault("llm_client", None)  # a given backend: no LLM of our own
 
-    # --- components, built on first use -----------------------------------------------------
+    # --- components: passed in, or built once from settings ----------------------------------
 
-    @cached_property
+    def _part(self, name: str) -> Any:
+        if name in self._parts:
+            return self._parts[name]
+        with self._lock:
+            if name not in self._parts:
+                self._parts[name] = getattr(self, f"_build_{name}")()
+            return self._parts[name]
+
+    @property
     def embedder(self) -> Embedder:
-        from rag.embedding import make_embedder
+        return self._part("embedder")  # type: ignore[no-any-return]
+
+    @property
+    def store(self) -> Store:
+        return self._part("store")  # type: ignore[no-any-return]
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index beside the store (``HOME/lexical/...``), synced with it on open."""
+        return self._part("lexical")  # type: ignore[no-any-return]
+
+    @property
+    def retriever(self) -> Retriever:
+        return self._part("retriever")  # type: ignore[no-any-return]
+
+    @property
+    def llm_client(self) -> LLM | None:
+        """The LLM the ``llm`` setting names (None for the extractive backend)."""
+        return self._part("llm_client")  # type: ignore[no-any-return]
+
+    @property
+    def backend(self) -> Backend:
+        return self._part("backend")  # type: ignore[no-any-return]
+
+    @property
+    def verifier(self) -> Verifier:
+        return self._part("verifier")  # type: ignore[no-any-return]
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The query side (retrieve -> answer -> verify) over this library."""
+        return self._part("pipeline")  # type: ignore[no-any-return]
+
+    def _build_embedder(self) -> Embedder:
+        from rag.index.embedders import make_embedder
 
         return make_embedder(self.settings)
 
-    @cached_property
-    def store(self) -> Store:
-        from rag.store import Store
+    def _build_store(self) -> Store:
+        from rag.index.store import Store
 
         return Store(
             self.home,
@@ -93,70 +135,55 @@ class Library:
             dim=self.embedder.dim,
         )
 
-    @cached_property
-    def lexical(self) -> LexicalIndex:
-        """The BM25 index beside the store (``HOME/lexical/...``), synced with it on open."""
-        from rag.lexical import LexicalIndex, index_key
+    def _build_lexical(self) -> LexicalIndex:
+        from rag.index.lexical import LexicalIndex, index_key
 
         key = index_key(self.settings.collection, self.settings.chroma_url)
         index = LexicalIndex(self.home / "lexical" / key)
         index.sync(self.store)
         return index
 
-    @cached_property
-    def retriever(self) -> HybridRetriever:
-        """Dense, BM25 or hybrid retrieval, per ``settings.retrieval`` (see rag/retrieve.py)."""
-        from rag.retrieve import DenseRetriever, HybridRetriever
+    def _build_retriever(self) -> Retriever:
+        from rag.retrieval import build_retriever
+
+        lexical = self.lexical if self.settings.retrieval != "dense" else None
+        return build_retriever(self.settings, self.store, self.embedder, lexical)
+
+    def _build_llm_client(self) -> LLM | None:
+        from rag.answering.llm import make_llm
+
+        return make_llm(self.settings)
+
+    def _build_backend(self) -> Backend:
+        from rag.answering.backend import make_backend
+
+        return make_backend(self.settings, self.embedder, self.llm_client)
+
+    def _build_verifier(self) -> Verifier:
+        from rag.answering.support import SupportScorer
+        from rag.answering.verify import Verifier
+
+        return Verifier(SupportScorer(self.embedder), self.settings.unsupported)
+
+    def _build_pipeline(self) -> Pipeline:
+        from rag.answering.summary import summary_backend
+        from rag.pipeline import Pipeline
 
         s = self.settings
-        reranker = None
-        if s.rerank and s.retrieval == "hybrid":
-            from rag.rerank import default_reranker
-
-            reranker = default_reranker()
-        return HybridRetriever(
-            DenseRetriever(self.store, self.embedder),
-            self.lexical if s.retrieval != "dense" else None,
-            mode=s.retrieval,
-            fusion=s.fusion,
-            lexical_weight=s.lexical_weight,
-            candidates=s.candidates,
-            reranker=reranker,
+        return Pipeline(
+            self.retriever,
+            self.backend,
+            self.verifier,
+            top_k=s.top_k,
+            max_per_paper=s.max_per_paper,
+            summary_backend=summary_backend(self.backend),
+            condenser=self.llm_client,
         )
 
     def _sync_lexical(self) -> None:
         """Keep the lexical index in step with the store after a write (if it is in use)."""
-        if "lexical" in self.__dict__:
+        if "lexical" in self._parts or self.settings.retrieval != "dense":
             self.lexical.sync(self.store)
-        elif self.settings.retrieval != "dense":
-            self.lexical  # noqa: B018 (opening syncs it)
-
-    @cached_property
-    def backend(self) -> Backend:
-        """The answer backend named by ``settings.llm`` (extractive unless an LLM is chosen)."""
-        from rag.answer import ExtractiveBackend, LLMBackend
-        from rag.llm import make_llm
-
-        llm = make_llm(self.settings)
-        if llm is None:
-            return ExtractiveBackend(
-                self.embedder,
-                max_sentences=self.settings.answer_sentences,
-                min_score=self.settings.min_answer_score,
-            )
-        return LLMBackend(
-            llm,
-            context_tokens=self.settings.context_tokens,
-            max_answer_tokens=self.settings.max_answer_tokens,
-            structured=self.settings.structured_output,
-        )
-
-    @cached_property
-    def scorer(self) -> SupportScorer:
-        """The offline support check every answer sentence passes before it is shown."""
-        from rag.support import SupportScorer
-
-        return SupportScorer(self.embedder)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -170,61 +197,38 @@ class Library:
         """Parse, chunk, embed and store papers. All input is validated before anything is
         written: a bad record raises :class:`~rag.errors.InputError` and the store is untouched
         (unless ``skip_errors``, which skips and reports bad records)."""
-        from rag.chunking import chunk_paper, embed_text
-        from rag.ingest import content_hash, iter_input_files, parse_paths
+        from rag.index.indexer import Indexer
+        from rag.ingest import iter_input_files, parse_paths
 
         started = time.perf_counter()
-        paths = list(paths)
-        files = iter_input_files(paths)
+        files = iter_input_files(list(paths))
         parsed = parse_paths(files, skip_errors=skip_errors)
-        digests = {p.paper_id: content_hash(p) for p in parsed.papers}
-        existing = self.store.paper_hashes(list(digests))
-        todo = [p for p in parsed.papers if existing.get(p.paper_id) != digests[p.paper_id]]
-        updated = [p.paper_id for p in todo if p.paper_id in existing]
-        chunks = [c for p in todo for c in chunk_paper(p, self.settings.chunk_tokens)]
-        texts = [embed_text(c.title, c.text) for c in chunks]
-        vectors = self._embed_with_progress(texts, progress, desc="Embedding chunks")
-        if chunks:
-            self.store.replace_papers(todo, chunks, vectors, digests, replaced=updated)
-            self._sync_lexical()
-        return IngestReport(
-            files=len(files),
-            records=parsed.records,
-            duplicates=parsed.duplicates,
-            papers_added=len(todo) - len(updated),
-            papers_updated=len(updated),
-            papers_unchanged=len(parsed.papers) - len(todo),
-            chunks_written=len(chunks),
-            skipped=parsed.skipped,
-            seconds=round(time.perf_counter() - started, 3),
+        indexer = Indexer(
+            self.store, self.embedder, chunk_tokens=self.settings.chunk_tokens, progress=progress
+        )
+        with self._lock:  # one writer per library object; readers go on
+            report = indexer.add(parsed.papers)
+            if report.chunks_written:
+                self._sync_lexical()
+        return report.model_copy(
+            update={
+                "files": len(files),
+                "records": parsed.records,
+                "duplicates": parsed.duplicates,
+                "skipped": parsed.skipped,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
         )
 
-    def _embed_with_progress(
-        self, texts: Sequence[str], progress: bool | None, *, desc: str
-    ) -> Any:
-        import numpy as np
-        from tqdm import tqdm
+    def is_empty(self) -> bool:
+        return self.store.count_chunks() == 0
 
-        batch = 64
-        out = []
-        with tqdm(
-            total=len(texts),
-            desc=desc,
-            unit="chunk",
-            file=sys.stderr,
-            disable=progress is False if progress is not None else None,
-            leave=False,
-        ) as bar:
-            for i in range(0, len(texts), batch):
-                out.append(self.embedder.embed(texts[i : i + batch]))
-                bar.update(len(texts[i : i + batch]))
-        if not out:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return np.concatenate(out)
+    def seed(self, progress: bool | None = None) -> IngestReport | None:
+        """Fill an empty library from the bundled corpus (when the ``seed`` setting allows).
 
-    def ensure_seeded(self, progress: bool | None = None) -> IngestReport | None:
-        """Fill an empty library from the bundled corpus (when the ``seed`` setting allows)."""
-        if not self.settings.seed or self.store.count_chunks() > 0:
+        Called by ``rag setup`` and by the CLI before it reads an empty library; never by a
+        search itself."""
+        if not self.settings.seed or not self.is_empty():
             return None
         from rag.ingest import bundled_seed_dir
 
@@ -235,11 +239,14 @@ class Library:
             )
         return self.ingest([bundled_seed_dir()], progress=progress)
 
+    ensure_seeded = seed  # the name earlier releases used
+
     def remove(self, paper_ids: Sequence[str]) -> int:
         """Remove papers by id; returns the number of chunks removed."""
-        removed = self.store.delete_papers(list(paper_ids))
-        if removed:
-            self._sync_lexical()
+        with self._lock:
+            removed = self.store.delete_papers(list(paper_ids))
+            if removed:
+                self._sync_lexical()
         return removed
 
     # --- reading ------------------------------------------------------------------------------
@@ -255,17 +262,15 @@ class Library:
         ``"2023.."`` or ``"..2024"``; ``source``: file name(s) papers came from; ``paper``: paper
         id(s). A malformed value, or a source or paper id the library does not hold, raises
         :class:`~rag.errors.InputError`."""
-        from rag.store import Filters
+        from rag.index.filters import Filters
 
         filters = Filters.make(year=year, source=source, paper=paper)
         if filters is not None:
-            self.ensure_seeded()
             self._check_known(filters)
         return filters
 
     def _check_known(self, filters: Filters) -> None:
         from rag.errors import InputError
-        from rag.store import where_in
 
         for field, values, what in (
             ("source", filters.sources, "source"),
@@ -273,11 +278,7 @@ class Library:
         ):
             if not values:
                 continue
-            got = self.store.collection.get(
-                where={"$and": [where_in(field, values), {"chunk_index": 0}]},
-                include=["metadatas"],
-            )
-            found = {str(m.get(field)) for m in got["metadatas"] or []}
+            found = self.store.values_present(field, values)
             missing = [v for v in values if v not in found]
             if missing:
                 hint = ""
@@ -288,10 +289,16 @@ class Library:
                 raise InputError(f"no paper in the library has {what} {missing[0]!r}{hint}")
 
     def _known_sources(self) -> set[str]:
-        if "lexical" in self.__dict__ or self.settings.retrieval != "dense":
+        if "lexical" in self._parts or self.settings.retrieval != "dense":
             return self.lexical.known_sources()
-        got = self.store.collection.get(where={"chunk_index": 0}, include=["metadatas"])
-        return {str(m.get("source", "")) for m in got["metadatas"] or []}
+        return self.store.field_values("source")
+
+    def _filters(
+        self, filters: Filters | None, year: Any, source: Any, paper: Any
+    ) -> Filters | None:
+        return (
+            filters if filters is not None else self.filters(year=year, source=source, paper=paper)
+        )
 
     def retrieve(
         self,
@@ -305,14 +312,9 @@ class Library:
         max_per_paper: int | None = None,
     ) -> list[Hit]:
         """The best ``k`` chunks for ``query`` (several may come from one paper, at most
-        ``max_per_paper`` if given), optionally only from papers passing the filters (see
-        :meth:`filters`)."""
-        self.ensure_seeded()
-        if filters is None:
-            filters = self.filters(year=year, source=source, paper=paper)
-        return self.retriever.retrieve(
-            query, k or self.settings.top_k, filters, per_paper=max_per_paper
-        )
+        ``max_per_paper`` if given), optionally only from papers passing the filters."""
+        f = self._filters(filters, year, source, paper)
+        return self.pipeline.retrieve(query, k, filters=f, per_paper=max_per_paper)
 
     def search(
         self,
@@ -325,104 +327,42 @@ class Library:
         filters: Filters | None = None,
     ) -> list[Hit]:
         """The best ``k`` papers for ``query``, each with its best-matching passage."""
-        if filters is None:
-            filters = self.filters(year=year, source=source, paper=paper)
-        return self.retrieve(query, k or self.settings.top_k, filters=filters, max_per_paper=1)
+        return self.pipeline.search(query, k, filters=self._filters(filters, year, source, paper))
 
     def ask(
         self,
         question: str,
         *,
-        on_delta: Callable[[str], None] | None = None,
         search_query: str | None = None,
         year: str | int | None = None,
         source: str | Sequence[str] | None = None,
         paper: str | Sequence[str] | None = None,
         filters: Filters | None = None,
     ) -> Answer:
-        """Answer from the library's papers, every sentence cited and checked, or refuse.
-
-        ``on_delta`` receives the LLM's text as it streams (LLM backends only); verification runs
-        on the finished answer, so what was streamed may lose sentences: see ``answer.dropped``.
-        ``search_query`` (default: the question) is what retrieval searches with. ``year``,
-        ``source``, ``paper`` (or ``filters``) restrict the papers read (see :meth:`filters`).
-        At most ``settings.max_per_paper`` of the ``top_k`` passages come from any one paper.
-        """
-        t0 = time.perf_counter()
-        if filters is None:
-            filters = self.filters(year=year, source=source, paper=paper)
-        sources = self.retrieve(
-            search_query or question,
-            self.settings.top_k,
-            filters=filters,
-            max_per_paper=self.settings.max_per_paper,
-        )
-        return self._answer(question, sources, t0, on_delta=on_delta)
-
-    def _answer(
-        self,
-        question: str,
-        sources: list[Hit],
-        t0: float,
-        *,
-        on_delta: Callable[[str], None] | None = None,
-        backend: Backend | None = None,
-        separator: str = " ",
-    ) -> Answer:
-        """Draft with ``backend`` (default: the library's), verify, time. Shared by ask and
-        summarize."""
-        from rag.answer import finalize
-
-        backend = backend or self.backend
-        t1 = time.perf_counter()
-        if hasattr(backend, "on_delta"):
-            backend.on_delta = on_delta
-        draft = backend.draft(question, sources)
-        answer = finalize(
-            question,
-            draft,
-            sources,
-            backend.name,
-            scorer=self.scorer,
-            unsupported=self.settings.unsupported,
-            separator=separator,
-        )
-        t2 = time.perf_counter()
-        answer.timings_ms = {
-            "retrieve": round((t1 - t0) * 1000, 1),
-            "answer": round((t2 - t1) * 1000, 1),
-            "total": round((t2 - t0) * 1000, 1),
-        }
-        return answer
+        """Answer from the library's papers, every sentence cited and checked, or refuse (see
+        :meth:`rag.pipeline.Pipeline.ask`; :meth:`rag.pipeline.Pipeline.stream` streams)."""
+        f = self._filters(filters, year, source, paper)
+        return self.pipeline.ask(question, filters=f, search_query=search_query)
 
     def summarize(
         self,
         topic: str,
         *,
         max_papers: int = 8,
-        on_delta: Callable[[str], None] | None = None,
         year: str | int | None = None,
         source: str | Sequence[str] | None = None,
         paper: str | Sequence[str] | None = None,
         filters: Filters | None = None,
     ) -> Answer:
-        """What the papers say about ``topic``: findings grouped by paper, every one cited.
-        ``year``, ``source``, ``paper`` (or ``filters``) restrict the papers (see
-        :meth:`filters`)."""
-        from rag.summary import summarize
-
-        if filters is None:
-            filters = self.filters(year=year, source=source, paper=paper)
-        return summarize(self, topic, max_papers=max_papers, on_delta=on_delta, filters=filters)
+        """What the papers say about ``topic``: findings grouped by paper, every one cited."""
+        f = self._filters(filters, year, source, paper)
+        return self.pipeline.summarize(topic, max_papers=max_papers, filters=f)
 
     def chat(self) -> ChatSession:
         """A conversation: follow-ups are rewritten into standalone questions before retrieval."""
-        from rag.chat import ChatSession
-
-        return ChatSession(self)
+        return self.pipeline.chat()
 
     def stats(self) -> Stats:
-        self.ensure_seeded()
         return Stats(
             papers=self.store.count_papers(),
             chunks=self.store.count_chunks(),

@@ -31,10 +31,11 @@ class Chunk(BaseModel):
     paper_id: str
     title: str
     text: str = Field(description="The passage itself (sentences joined by spaces).")
-    sentence_start: int = Field(description="Index of the first abstract sentence in the chunk.")
+    sentence_start: int = Field(description="Index of the first sentence (unit) in the chunk.")
     sentence_end: int = Field(description="Index one past the last sentence in the chunk.")
-    n_tokens: int
+    n_tokens: int = Field(description="Tokens of the embedded text, in the embedder's tokens.")
     chunk_index: int
+    sent_offsets: str = Field(default="", description="Start offset of each sentence in text.")
 
 
 class Hit(BaseModel):
@@ -107,3 +108,27 @@ class Answer(BaseModel):
         default_factory=list, description="Sentences that failed verification."
     )
     usage: TokenUsage | None = Field(default=None, description="LLM tokens and estimated cost.")
+
+
+class IngestReport(BaseModel):
+    """What an ingest did."""
+
+    files: int
+    records: int
+    duplicates: int
+    papers_added: int
+    papers_updated: int
+    papers_unchanged: int
+    chunks_written: int
+    skipped: list[str]
+    seconds: float
+
+
+class Stats(BaseModel):
+    """What a library holds."""
+
+    papers: int
+    chunks: int
+    embedder: str
+    location: str
+    home: str

@@ -7,11 +7,19 @@ defaults below. ``.env.example`` lists every variable.
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+#: ``RAG_*`` variables that are not settings but are still ours (none at present).
+OTHER_VARIABLES: frozenset[str] = frozenset()
 
 
 def default_home() -> Path:
@@ -27,10 +35,19 @@ class Settings(BaseSettings):
         env_prefix="RAG_",
         env_file=".env",
         env_file_encoding="utf-8",
-        extra="ignore",
+        extra="forbid",
         populate_by_name=True,
         env_ignore_empty=True,
     )
+
+    def __init__(self, **values: Any) -> None:
+        """Explicit values beat ``RAG_*`` variables and ``.env``; an unknown name, given here or
+        as a ``RAG_*`` variable, is a :class:`~rag.errors.ConfigError` naming the nearest one."""
+        check_names(values, os.environ)
+        try:
+            super().__init__(**values)
+        except ValidationError as e:
+            raise config_error(e) from None
 
     home: Path = Field(
         default_factory=default_home,
@@ -49,7 +66,8 @@ class Settings(BaseSettings):
     collection: str = Field(default="papers", description="Chroma collection holding the chunks.")
     seed: bool = Field(
         default=True,
-        description="Fill an empty library from the bundled Daily Papers corpus on first use.",
+        description="Fill an empty library from the bundled Daily Papers corpus: at set-up (rag "
+        "setup), or when the CLI opens an empty library. Library.seed() does it in Python.",
     )
     embedder: str = Field(
         default="minilm",
@@ -94,7 +112,11 @@ class Settings(BaseSettings):
         description="What to do with answer sentences their citations do not support.",
     )
     chunk_tokens: int = Field(
-        default=256, ge=32, le=2048, description="Token budget of one chunk (tiktoken cl100k)."
+        default=256,
+        ge=32,
+        le=2048,
+        description="Token budget of one chunk (title included) in the embedder's own tokens; "
+        "capped at the embedder's window (all-MiniLM-L6-v2: 256 word pieces).",
     )
     top_k: int = Field(default=6, ge=1, le=200, description="Passages retrieved per question.")
     retrieval: Literal["dense", "bm25", "hybrid"] = Field(
@@ -114,7 +136,7 @@ class Settings(BaseSettings):
     )
     rerank: bool = Field(
         default=False,
-        description="Rescore hybrid candidates with the learned feature reranker (rag/rerank.py).",
+        description="Rescore hybrid candidates with the learned feature reranker (rag/retrieval/rerank.py).",
     )
     candidates: int = Field(
         default=100,
@@ -139,6 +161,20 @@ class Settings(BaseSettings):
         default=3, ge=1, le=20, description="Max sentences in an extractive answer."
     )
 
+    prompts_dir: Path | None = Field(
+        default=None,
+        description="Folder of prompt files to use instead of the packaged ones "
+        "(rag/data/prompts).",
+    )
+    benchmarks_dir: Path | None = Field(
+        default=None,
+        description="Where the SciFact and PubMedQA benchmarks are, for `rag eval` (default: "
+        "../shared/benchmarks from the working directory).",
+    )
+    debug: bool = Field(
+        default=False, description="Show the traceback of unexpected errors (the CLI's last line)."
+    )
+
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 
@@ -146,3 +182,60 @@ class Settings(BaseSettings):
         if self.cache_dir is not None:
             return self.cache_dir.expanduser().resolve()
         return self.resolved_home() / "cache"
+
+
+def field_names() -> list[str]:
+    return list(Settings.model_fields)
+
+
+def nearest(name: str) -> str:
+    """`` (did you mean top_k?)`` for a misspelt setting, else ``""``."""
+    match = difflib.get_close_matches(name.lower(), field_names(), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def check_names(values: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """Unknown keyword arguments and unknown ``RAG_*`` variables are errors."""
+    known = set(field_names())
+    for key in values:
+        if key not in known and not key.startswith("_"):  # "_env_file": pydantic-settings' own
+            raise ConfigError(f"unknown setting {key!r}{nearest(key)}")
+    for var in environ:
+        if var.startswith("RAG_") and var not in OTHER_VARIABLES:
+            key = var.removeprefix("RAG_").lower()
+            if key not in known:
+                raise ConfigError(f"unknown variable {var}{nearest(key)}")
+
+
+def config_error(e: ValidationError) -> ConfigError:
+    """One line for the first problem pydantic found, naming the setting and its variable."""
+    first = e.errors()[0]
+    name = ".".join(str(x) for x in first["loc"])
+    if first["type"] == "extra_forbidden":  # an unknown key in a .env file
+        return ConfigError(f"unknown setting {name!r} in .env{nearest(name)}")
+    return ConfigError(f"invalid setting {name} (RAG_{name.upper()}): {first['msg']}")
+
+
+def debug_enabled() -> bool:
+    """Whether ``RAG_DEBUG`` asks for tracebacks (read without building the whole Settings)."""
+    return os.environ.get("RAG_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_example() -> str:
+    """The text of ``.env.example``: every setting, its description and default (a test keeps
+    the file in step with this)."""
+    lines = [
+        "# Every setting, with its default. Copy to .env (read from the working directory) or "
+        "export.",
+        "# Explicit CLI flags and Library(...) arguments beat these.",
+    ]
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = list(alias.choices) if isinstance(alias, AliasChoices) else [f"RAG_{name.upper()}"]
+        lines.append("")
+        lines.append(f"# {field.description}")
+        if name == "home":
+            lines.append("# default: a per-user data folder (e.g. ~/.local/share/rag-papers)")
+        default = "" if field.default is None or field.default_factory else field.default
+        lines.extend(f"# {var}={default}" for var in names)
+    return "\n".join(lines) + "\n"

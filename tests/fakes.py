@@ -39,6 +39,4 @@ def fake_library(home: object = None, **overrides: object):  # type: ignore[no-u
     """A Library whose embedder is the FakeEmbedder (everything else real: Chroma, chunking)."""
     from rag.library import Library
 
-    lib = Library(home=home, **overrides)
-    lib.__dict__["embedder"] = FakeEmbedder()
-    return lib
+    return Library(home=home, embedder=FakeEmbedder(), **overrides)

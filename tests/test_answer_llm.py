@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.citations import REFUSAL_PHRASE
+from rag.answering.grammar import REFUSAL_PHRASE
 from rag.errors import BackendError
 from rag.library import Library
-from rag.llm import LLM
+from rag.answering.llm import LLM
 from tests.conftest import DATA
 from tests.openai_server import OpenAITestServer, Reply, openai_test_server
 
@@ -152,7 +152,7 @@ def test_cli_json_reports_support_usage_and_the_dropped_sentence(server, corpus,
         "RAG_SEED": "false",
     }
     out = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ask", CLINICAL_Q, "--json"],
+        [sys.executable, "-m", "rag.interfaces.cli", "ask", CLINICAL_Q, "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -212,7 +212,7 @@ def test_500_every_time_is_one_clear_error(server, corpus) -> None:  # type: ign
         "RAG_SEED": "false",
     }
     out = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ask", CLINICAL_Q],
+        [sys.executable, "-m", "rag.interfaces.cli", "ask", CLINICAL_Q],
         capture_output=True,
         text=True,
         env=env,
@@ -254,11 +254,23 @@ def test_streaming_delivers_text_then_verification(server, corpus) -> None:  # t
         f"They also cured 90% of patients [{n}]."
     )
     server.script(reply)
-    pieces: list[str] = []
-    answer = lib.ask(CLINICAL_Q, on_delta=pieces.append)
+    events = list(lib.pipeline.stream(CLINICAL_Q))  # an iterator: draft pieces, then the answer
+    pieces = [e.text for e in events if e.kind == "draft"]
     assert len(pieces) > 3 and "".join(pieces) == reply
+    assert [e.kind for e in events[-1:]] == ["answer"] and len(events) == len(pieces) + 1
+    answer = events[-1].answer
+    assert answer is not None
     assert server.chat_requests()[0]["stream"] is True
     assert [d.text for d in answer.dropped] == ["They also cured 90% of patients."]
+
+
+def test_closing_a_stream_early_stops_it(server, corpus) -> None:  # type: ignore[no-untyped-def]
+    lib = make_lib(server, corpus)
+    server.script("Retrieval cut hallucinated medications from 12% to 3% [1]. " * 20)
+    stream = lib.pipeline.stream(CLINICAL_Q)
+    first = next(stream)
+    assert first.kind == "draft"
+    stream.close()  # the consumer leaves: no exception, nothing left running to block on
 
 
 def test_stray_api_key_never_calls_an_endpoint(server, corpus, monkeypatch) -> None:  # type: ignore[no-untyped-def]

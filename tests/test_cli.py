@@ -14,7 +14,7 @@ from tests.conftest import DATA
 
 def run(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args],
+        [sys.executable, "-m", "rag.interfaces.cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "RAG_HOME": str(home), **env},
@@ -88,6 +88,6 @@ def test_bad_setting_is_a_user_error(tmp_path: Path) -> None:
 
 def test_cli_start_up_is_lazy() -> None:
     heavy = "('llama_index', 'chromadb', 'onnxruntime')"
-    code = f"import sys, rag.cli; print(any(m.startswith({heavy}) for m in sys.modules))"
+    code = f"import sys, rag.interfaces.cli; print(any(m.startswith({heavy}) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""Tests for rag.embedding: the local MiniLM embedder against sentence-transformers reference
+"""Tests for rag.index.embedding: the local MiniLM embedder against sentence-transformers reference
 vectors (tests/data/minilm_reference.json), the SQLite cache, and make_embedder."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from rag.embedding import CachedEmbedder, MiniLMEmbedder, make_embedder
+from rag.index.embedders import make_embedder
+from rag.index.embedding_cache import CachedEmbedder
+from rag.index.minilm import MiniLMEmbedder
 from rag.errors import ConfigError
 from rag.settings import Settings
 
@@ -203,7 +205,7 @@ def test_make_embedder_minilm_is_cached_and_lazy(tmp_path: Path) -> None:
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, rag.embedding; "
+        "import sys, rag.index.embedding; "
         "print(sorted(m for m in ('onnx', 'onnxruntime', 'tokenizers', 'openai', 'torch') "
         "if m in sys.modules))"
     )

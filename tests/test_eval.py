@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from rag.eval_cli import eval_cmd
-from rag.evaluate import SEED_DATASET
+from rag.interfaces.eval_cli import eval_cmd
+from rag.eval.context import SEED_DATASET
 from tests.openai_server import openai_test_server
 
 UNIT = ("id", "type", "question", "retrieved_ids", "gold_ids", "answer", "refused", "metrics")
@@ -39,7 +39,8 @@ def seed_questions() -> list[dict[str, Any]]:
 
 
 def test_seed_gold_ids_exist_and_key_facts_are_verbatim() -> None:
-    from rag.ingest import bundled_seed_dir, clean_text, paper_id_for_title, parse_paths
+    from rag.ingest import bundled_seed_dir, paper_id_for_title, parse_paths
+    from rag.text import clean_text
 
     papers = {p.paper_id: p for p in parse_paths([bundled_seed_dir()]).papers}
 
@@ -65,12 +66,14 @@ def test_seed_gold_ids_exist_and_key_facts_are_verbatim() -> None:
 
 def test_importing_the_command_loads_only_click() -> None:
     code = (
-        "import sys, rag.eval_cli; "
+        "import sys, rag.interfaces.eval_cli; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('rag', 'numpy', 'pydantic', 'llama_index', 'chromadb', 'tqdm', 'openai')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['rag', 'rag.errors', 'rag.eval_cli']"
+    assert out.stdout.strip() == (
+        "['rag', 'rag.errors', 'rag.interfaces', 'rag.interfaces.eval_cli', 'rag.interfaces.exit']"
+    )
 
 
 def test_usage_errors() -> None:

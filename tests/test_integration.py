@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.citations import REFUSAL_PHRASE
+from rag.answering.grammar import REFUSAL_PHRASE
 from rag.errors import ConfigError
 from rag.library import Library
 from tests.conftest import DATA
@@ -29,7 +29,7 @@ def rag_cli(
     *args: str, home: Path, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args],
+        [sys.executable, "-m", "rag.interfaces.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -160,8 +160,7 @@ def test_chroma_server_refuses_another_embedder(chroma_server: str) -> None:
     Library(chroma_url=chroma_server, collection="mismatch", seed=False).ingest(
         [DATA / "tiny.json"], progress=False
     )
-    other = Library(chroma_url=chroma_server, collection="mismatch")
-    other.__dict__["embedder"] = FakeEmbedder()
+    other = Library(chroma_url=chroma_server, collection="mismatch", embedder=FakeEmbedder())
     with pytest.raises(ConfigError, match="built with embedder 'all-MiniLM-L6-v2'"):
         _ = other.store
 

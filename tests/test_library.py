@@ -55,15 +55,13 @@ def test_bad_record_leaves_the_store_untouched(tmp_path: Path) -> None:
 
 
 def test_failed_embedding_writes_nothing(tmp_path: Path) -> None:
-    lib = fake_library()
-
     class Broken(FakeEmbedder):
         def embed(self, texts):  # type: ignore[no-untyped-def]
             if self.calls:
                 raise RuntimeError("endpoint died")
             return super().embed(texts)
 
-    lib.__dict__["embedder"] = Broken()
+    lib = Library(embedder=Broken())
     src = tmp_path / "many.jsonl"
     src.write_text(
         "".join(f'{{"id": "{i}", "title": "T{i}", "abstract": "Text {i}."}}\n' for i in range(100))
@@ -76,8 +74,7 @@ def test_failed_embedding_writes_nothing(tmp_path: Path) -> None:
 def test_store_records_embedder_and_refuses_another(tmp_path: Path) -> None:
     lib = fake_library()
     lib.ingest([DATA / "tiny.jsonl"], progress=False)
-    other = Library()
-    other.__dict__["embedder"] = FakeEmbedder(name="another-model")
+    other = Library(embedder=FakeEmbedder(name="another-model"))
     with pytest.raises(ConfigError, match="built with embedder 'fake-bow' but 'another-model'"):
         _ = other.store
 
@@ -106,8 +103,11 @@ def test_remove_papers() -> None:
     assert lib.store.count_papers() == 2
 
 
-def test_empty_library_is_seeded_on_first_use_unless_disabled() -> None:
+def test_seeding_is_an_explicit_call_never_a_side_effect_of_reading() -> None:
     lib = fake_library(seed=False)
-    assert lib.stats().papers == 0
-    seeded = fake_library()
-    assert seeded.stats().papers == 242
+    assert lib.seed() is None and lib.stats().papers == 0
+    fresh = fake_library()
+    assert fresh.search("linear attention") == [] and fresh.stats().papers == 0  # reads: no seeding
+    report = fresh.seed(progress=False)
+    assert report is not None and fresh.stats().papers == 242
+    assert fresh.seed() is None  # a library that holds papers is left alone

@@ -1,4 +1,4 @@
-"""rag.llm against a real local OpenAI-compatible HTTP server, through the real openai client."""
+"""rag.answering.llm against a real local OpenAI-compatible HTTP server, through the real openai client."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from rag.errors import BackendError, ConfigError
-from rag.llm import LLM, Completion, estimate_cost, make_llm, tiktoken_encoding
+from rag.answering.llm import LLM, Completion, estimate_cost, make_llm, tiktoken_encoding
 from rag.settings import Settings
 from tests.openai_server import OpenAITestServer, Reply, openai_test_server
 
@@ -382,5 +382,5 @@ def test_tiktoken_encoding_works_offline(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_import_is_lazy() -> None:
-    code = "import sys, rag.llm; assert not {'openai', 'tiktoken'} & set(sys.modules)"
+    code = "import sys, rag.answering.llm; assert not {'openai', 'tiktoken'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)

@@ -1,4 +1,4 @@
-"""Unit tests of rag.metrics on hand-made cases (no models, no I/O)."""
+"""Unit tests of rag.eval.metrics on hand-made cases (no models, no I/O)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from rag import metrics as M
-from rag import report as R
-from rag.citations import REFUSAL_PHRASE
+from rag.eval import metrics as M
+from rag.eval import report as R
+from rag.answering.grammar import REFUSAL_PHRASE
 
 
 def word_support(sentence: str, passages: tuple[str, ...]) -> bool:

@@ -12,17 +12,14 @@ import numpy as np
 import pytest
 
 from rag.errors import InputError, RagError
-from rag.lexical import NO_YEAR, LexicalIndex, Tokenizer, TokenizerConfig, index_key, top_rows
+from rag.index.lexical import NO_YEAR, LexicalIndex, Tokenizer, TokenizerConfig, index_key, top_rows
 from rag.library import Library
-from rag.retrieve import (
-    HybridRetriever,
-    cap_per_paper,
-    mmr,
-    rrf_scores,
-    weighted_scores,
-)
+from rag.retrieval.diversity import cap_per_paper, mmr
+from rag.retrieval.fusion import rrf_scores, weighted_scores
+from rag.retrieval.base import Query
+from rag.retrieval.hybrid import HybridRetriever
 from rag.schema import Hit
-from rag.store import Filters, parse_years
+from rag.index.filters import Filters, parse_years
 from tests.conftest import DATA
 from tests.fakes import fake_library
 
@@ -282,14 +279,17 @@ def test_ask_reads_at_most_two_passages_per_paper(tmp_path: Path) -> None:
     lib.ingest([src], progress=False)
     assert lib.store.count_chunks() > 4
     seen: list[list[Hit]] = []
-    real = lib._answer
+    backend = lib.backend
 
-    def spy(question: str, sources: list[Hit], *args: object, **kwargs: object) -> object:
-        seen.append(sources)
-        return real(question, sources, *args, **kwargs)  # type: ignore[arg-type]
+    class Spy:  # a backend injected through the constructor, recording what it is given
+        name = "spy"
 
-    lib._answer = spy  # type: ignore[method-assign]
-    lib.ask("sparse routing perplexity")
+        def draft(self, question: str, sources: list[Hit], on_delta: object = None) -> object:
+            seen.append(sources)
+            return backend.draft(question, sources)
+
+    spied = Library(home=lib.home, embedder=lib.embedder, backend=Spy(), seed=False, top_k=4)  # type: ignore[arg-type]
+    spied.ask("sparse routing perplexity")
     sources = seen[0]
     assert sum(1 for s in sources if s.paper_id == "big") == 2
     assert [s.paper_id for s in sources].count("small") == 1
@@ -303,14 +303,14 @@ def test_mmr_prefers_a_different_paper_over_a_near_duplicate() -> None:
 
 
 def test_summarize_keeps_one_passage_per_paper_and_honours_filters(tmp_path: Path) -> None:
-    from rag.summary import diverse_sources
+    from rag.answering.summary import diverse_sources
 
     lib = fake_library(seed=False, chunk_tokens=40)
     lib.ingest(ALL_TINY, progress=False)
-    sources = diverse_sources(lib, "attention language models", 5)
+    sources = diverse_sources(lib.pipeline, "attention language models", 5)
     assert len({s.paper_id for s in sources}) == len(sources)
     query = "byte-level language models without tokenizers"
-    only = diverse_sources(lib, query, 5, filters=Filters.make(source="tiny.json"))
+    only = diverse_sources(lib.pipeline, query, 5, filters=Filters.make(source="tiny.json"))
     assert only and {s.metadata["source"] for s in only} == {"tiny.json"}
 
 
@@ -320,9 +320,10 @@ def test_hybrid_candidates_carry_exact_scores_from_both_sides() -> None:
     retriever = lib.retriever
     assert isinstance(retriever, HybridRetriever)
     query = "coral heatwaves bleaching"
-    vector = retriever.dense.embed_query(query)
-    cands = retriever.candidates_for(query, vector, 3)
-    ranked = retriever.rank(query, cands, vector)
+    q = Query(query, 3)
+    ranked = retriever.rank(q)
+    vector = q.vector
+    assert vector is not None
     assert ranked[0].paper_id == "p-3"
     assert all(c.cosine is not None for c in ranked)  # bm25-only candidates got their cosine
     hits = lib.retrieve(query, 3)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag.settings import Settings
+import pytest
+
+from rag.errors import ConfigError
+from rag.settings import Settings, env_example
 from tests.conftest import REPO
 
 
@@ -33,3 +36,28 @@ def test_api_key_alone_never_enables_an_llm(monkeypatch) -> None:  # type: ignor
     settings = Settings()
     assert settings.llm == "extractive" and settings.embedder == "minilm"
     assert settings.openai_api_key is not None  # read, but unused unless llm/embedder say so
+
+
+def test_env_example_is_generated_from_the_settings() -> None:
+    assert (REPO / ".env.example").read_text() == env_example()
+
+
+def test_unknown_keyword_is_an_error_naming_the_nearest_setting() -> None:
+    with pytest.raises(ConfigError, match=r"unknown setting 'top_kk' \(did you mean top_k\?\)"):
+        Settings(top_kk=3)
+    from rag.library import Library
+
+    with pytest.raises(ConfigError, match="did you mean chunk_tokens"):
+        Library(chunk_token=100)
+
+
+def test_unknown_rag_variable_is_an_error_naming_the_nearest(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("RAG_TOPK", "3")
+    with pytest.raises(ConfigError, match=r"unknown variable RAG_TOPK \(did you mean top_k\?\)"):
+        Settings()
+
+
+def test_unknown_key_in_dotenv_is_an_error() -> None:
+    (Path.cwd() / ".env").write_text("RAG_RETRIVAL=bm25\n")
+    with pytest.raises(ConfigError, match="RAG_RETRIVAL|retrival"):
+        Settings()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rag.support import (
+from rag.answering.support import (
     DEFAULT_THRESHOLD,
     SupportScorer,
     flip_polarity,
@@ -144,7 +144,7 @@ def test_threshold_is_respected() -> None:
 def test_real_scifact_support_pairs_outrank_unrelated_ones() -> None:
     import gzip
 
-    from rag.embedding import make_embedder
+    from rag.index.embedders import make_embedder
     from rag.settings import Settings
 
     claims = [json.loads(line) for line in (SCIFACT / "claims_train.jsonl").open()]

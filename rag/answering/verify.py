@@ -1,0 +1,161 @@
+"""The citation gate: every answer, from any backend, passes through :class:`Verifier` before it
+is shown.
+
+1. A citation to a source the backend was not given is removed; a sentence left without a
+   citation is dropped (:func:`rag.answering.grammar.check_citations`).
+2. Each remaining sentence is scored against the passages it cites by the offline support scorer
+   (:mod:`rag.answering.support`); an unsupported one is dropped, or kept and marked.
+3. Cited sources are renumbered ``[1]..[n]`` by first appearance; nothing left means the refusal
+   phrase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from rag.answering.grammar import (
+    REFUSAL_PHRASE,
+    Draft,
+    DraftSentence,
+    check_citations,
+    format_citations,
+)
+from rag.schema import Answer, AnswerSentence, Citation, DroppedSentence, Hit, NearPaper
+
+if TYPE_CHECKING:
+    from rag.answering.support import SupportScorer
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """Checks drafts against their sources. Stateless: one instance serves every request."""
+
+    scorer: SupportScorer | None = None
+    unsupported: Literal["drop", "mark"] = "drop"
+
+    def verify(
+        self,
+        question: str,
+        draft: Draft,
+        sources: list[Hit],
+        backend: str,
+        *,
+        separator: str = " ",
+    ) -> Answer:
+        return finalize(
+            question,
+            draft,
+            sources,
+            backend,
+            scorer=self.scorer,
+            unsupported=self.unsupported,
+            separator=separator,
+        )
+
+
+def finalize(
+    question: str,
+    draft: Draft,
+    sources: list[Hit],
+    backend: str,
+    *,
+    scorer: SupportScorer | None = None,
+    unsupported: Literal["drop", "mark"] = "drop",
+    separator: str = " ",
+) -> Answer:
+    """Verify a draft and build the Answer shown to the user.
+
+    Citations to sources that were not given are removed and uncited sentences dropped; with a
+    ``scorer`` each remaining sentence is checked against the passages it cites, and an unsupported
+    one is dropped (or kept and marked, per ``unsupported``). Cited sources are renumbered
+    ``[1]..[n]`` by first appearance. Nothing left means the refusal phrase.
+    """
+    if draft.given is not None:
+        sources = sources[: draft.given]  # a citation beyond what was shown is not a citation
+    kept, dropped = check_citations(draft, len(sources))
+    checked: list[tuple[DraftSentence, bool | None, float | None]] = []
+    if scorer is not None and kept:
+        results = scorer.score_many(
+            [(s.text, [sources[n - 1].text for n in s.citations]) for s in kept]
+        )
+        for s, r in zip(kept, results, strict=True):
+            if r.supported or unsupported == "mark":
+                checked.append((s, r.supported, r.score))
+            if not r.supported:
+                dropped.append(
+                    DroppedSentence(
+                        text=s.text,
+                        citations=s.citations,
+                        reason=f"not supported by {format_citations(s.citations)}: {r.reason}",
+                        support_score=round(r.score, 4),
+                    )
+                )
+    else:
+        checked = [(s, None, None) for s in kept]
+    written = len(draft.sentences)
+    n_supported = sum(1 for _, ok, _ in checked if ok) if scorer is not None else None
+    support = (
+        None
+        if n_supported is None or draft.refused
+        else (n_supported / written if written else 1.0)
+    )
+    renumber: dict[int, int] = {}
+    sentences: list[AnswerSentence] = []
+    for s, ok, score in checked:
+        for n in s.citations:
+            renumber.setdefault(n, len(renumber) + 1)
+        sentences.append(
+            AnswerSentence(
+                text=s.text,
+                citations=[renumber[n] for n in s.citations],
+                supported=ok,
+                support_score=None if score is None else round(score, 4),
+            )
+        )
+    common = {
+        "question": question,
+        "backend": backend,
+        "nearest": nearest_papers(sources),
+        "dropped": dropped,
+        "usage": draft.usage,
+        "support": None if support is None else round(support, 4),
+    }
+    if draft.refused or not sentences:
+        return Answer(
+            answer=REFUSAL_PHRASE,
+            refused=True,
+            sentences=[AnswerSentence(text=REFUSAL_PHRASE, citations=[])],
+            citations=[],
+            **common,  # type: ignore[arg-type]
+        )
+    citations = [
+        Citation(
+            n=new,
+            paper_id=sources[old - 1].paper_id,
+            title=sources[old - 1].title,
+            chunk_id=sources[old - 1].chunk_id,
+            text=sources[old - 1].text,
+        )
+        for old, new in renumber.items()
+    ]
+    text = separator.join(
+        f"{s.text}{'' if s.supported is not False else ' (unsupported)'} "
+        f"{format_citations(s.citations)}"
+        for s in sentences
+    )
+    return Answer(
+        answer=text,
+        refused=False,
+        sentences=sentences,
+        citations=citations,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def nearest_papers(sources: list[Hit], k: int = 3) -> list[NearPaper]:
+    seen: dict[str, NearPaper] = {}
+    for hit in sources:
+        if hit.paper_id not in seen:
+            seen[hit.paper_id] = NearPaper(paper_id=hit.paper_id, title=hit.title, score=hit.score)
+    return list(seen.values())[:k]

@@ -1,0 +1,255 @@
+"""The Chroma vector store: embedded (PersistentClient under the data directory) or a server.
+
+This is the only module that talks to Chroma; every other stage goes through :class:`Store`
+(the dense retriever through :meth:`Store.vector_store`, llama-index's ``ChromaVectorStore``).
+
+One collection holds every chunk. Its metadata records which embedder built it: opening it with
+another embedder is a :class:`~rag.errors.ConfigError`, never silent garbage. Chunks of a paper
+are written together and replaced together when the paper's abstract changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.errors import ConfigError, RagError
+from rag.index.filters import where_in
+from rag.schema import Chunk, Paper
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+WRITE_BATCH = 1000
+
+
+def chunk_metadata(chunk: Chunk, paper: Paper, digest: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "paper_id": paper.paper_id,
+        "title": paper.title,
+        "chunk_index": chunk.chunk_index,
+        "sentence_start": chunk.sentence_start,
+        "sentence_end": chunk.sentence_end,
+        "n_tokens": chunk.n_tokens,
+        "content_hash": digest,
+        "source": paper.source,
+        "sent_offsets": chunk.sent_offsets,
+    }
+    for key in ("date", "year", "url", "doi"):
+        value = getattr(paper, key)
+        if value is not None:
+            meta[key] = value
+    if paper.authors:
+        meta["authors"] = "; ".join(paper.authors)
+    return meta
+
+
+def open_client(home: Path, chroma_url: str | None) -> ClientAPI:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        url = urlparse(chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"RAG_CHROMA_URL must look like http://host:port, got {chroma_url!r}")
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as e:  # chromadb raises bare ValueError/ConnectionError here
+            raise RagError(f"cannot reach the Chroma server at {chroma_url}: {e}") from None
+    path = home / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class Store:
+    """The chunk collection of one library."""
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        chroma_url: str | None = None,
+        collection: str = "papers",
+        embedder_name: str,
+        dim: int,
+    ) -> None:
+        self.home = home
+        self.chroma_url = chroma_url
+        self._lock = threading.Lock()
+        self._vector_store: Any = None
+        self.client = open_client(home, chroma_url)
+        self.embedder_name = embedder_name
+        try:
+            self.collection: Collection = self.client.get_or_create_collection(
+                collection,
+                metadata={
+                    "hnsw:space": "cosine",
+                    "hnsw:search_ef": 200,
+                    "hnsw:construction_ef": 200,
+                    "embedder": embedder_name,
+                    "dim": dim,
+                },
+                embedding_function=None,
+            )
+        except Exception as e:
+            where = chroma_url or str(home / "chroma")
+            raise RagError(
+                f"cannot open the Chroma collection {collection!r} at {where}: {e}"
+            ) from None
+        built_with = (self.collection.metadata or {}).get("embedder")
+        if built_with != embedder_name:
+            raise ConfigError(
+                f"this library was built with embedder {built_with!r} but {embedder_name!r} is "
+                "configured",
+                hint=f"set RAG_EMBEDDER to match, or use another --home; library: {self.location}",
+            )
+
+    @property
+    def location(self) -> str:
+        return self.chroma_url or str(self.home / "chroma")
+
+    # --- reading --------------------------------------------------------------------------
+
+    def count_chunks(self) -> int:
+        return int(self.collection.count())
+
+    def count_papers(self) -> int:
+        return len(self.collection.get(where={"chunk_index": 0}, include=[])["ids"])
+
+    def paper_hashes(self, paper_ids: Sequence[str]) -> dict[str, str]:
+        """content_hash of each given paper that the store holds."""
+        out: dict[str, str] = {}
+        ids = list(paper_ids)
+        for i in range(0, len(ids), 500):
+            got = self.collection.get(
+                where={"$and": [where_in("paper_id", ids[i : i + 500]), {"chunk_index": 0}]},
+                include=["metadatas"],
+            )
+            for meta in got["metadatas"] or []:
+                out[str(meta["paper_id"])] = str(meta["content_hash"])
+        return out
+
+    def get_chunks(self, where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every chunk (id, text, metadata), optionally filtered; for lexical indexes and eval."""
+        got = self.collection.get(where=where, include=["documents", "metadatas"])
+        return [
+            {"id": i, "text": d, "metadata": m}
+            for i, d, m in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False
+            )
+        ]
+
+    def values_present(self, field: str, values: Sequence[str]) -> set[str]:
+        """Which of ``values`` some paper holds in metadata ``field`` (e.g. source, paper_id)."""
+        got = self.collection.get(
+            where={"$and": [where_in(field, values), {"chunk_index": 0}]}, include=["metadatas"]
+        )
+        return {str(m.get(field)) for m in got["metadatas"] or []}
+
+    def field_values(self, field: str) -> set[str]:
+        """Every value of metadata ``field`` over the papers (their first chunks)."""
+        got = self.collection.get(where={"chunk_index": 0}, include=["metadatas"])
+        return {str(m.get(field, "")) for m in got["metadatas"] or []}
+
+    def texts(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Text and metadata of the chunks with these ids that the store still holds."""
+        if not ids:
+            return {}
+        got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        docs = got.get("documents") or []
+        metas = got.get("metadatas") or []
+        return {cid: (docs[i] or "", dict(metas[i] or {})) for i, cid in enumerate(got["ids"])}
+
+    def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of the chunks with these ids (those the store still holds)."""
+        if not ids:
+            return {}
+        got = self.collection.get(ids=list(ids), include=["embeddings"])  # type: ignore[list-item]
+        embs = got.get("embeddings")
+        if embs is None:
+            return {}
+        return {cid: np.asarray(embs[i], dtype=np.float32) for i, cid in enumerate(got["ids"])}
+
+    def columns(
+        self, ids: Sequence[str] | None = None, *, offset: int = 0, limit: int | None = None
+    ) -> dict[str, Any]:
+        """Ids, texts and metadata of some chunks: by ``ids``, or a page of all of them."""
+        include: Any = ["documents", "metadatas"]
+        if ids is not None:
+            return dict(self.collection.get(ids=list(ids), include=include))
+        return dict(self.collection.get(include=include, limit=limit, offset=offset))
+
+    def digests(self, *, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """Ids and metadata (no text) of a page of chunks, for fingerprints."""
+        include: Any = ["metadatas"]
+        return dict(self.collection.get(include=include, limit=limit, offset=offset))
+
+    def vector_store(self) -> Any:
+        """This collection as a llama-index ``ChromaVectorStore`` (built once; thread-safe)."""
+        with self._lock:
+            if self._vector_store is None:
+                from llama_index.vector_stores.chroma import ChromaVectorStore
+
+                self._vector_store = ChromaVectorStore(chroma_collection=self.collection)
+            return self._vector_store
+
+    # --- writing --------------------------------------------------------------------------
+
+    def replace_papers(
+        self,
+        papers: Sequence[Paper],
+        chunks: Sequence[Chunk],
+        embeddings: np.ndarray,
+        digests: dict[str, str],
+        *,
+        replaced: Sequence[str] = (),
+    ) -> None:
+        """Write the chunks of ``papers``; drop stale chunks of the ``replaced`` papers.
+
+        New chunks are upserted first and stale ones removed after, so an interrupted write
+        leaves every paper readable (old or new version), never missing.
+        """
+        by_id = {p.paper_id: p for p in papers}
+        ids = [c.chunk_id for c in chunks]
+        docs = [c.text for c in chunks]
+        metas: Any = [chunk_metadata(c, by_id[c.paper_id], digests[c.paper_id]) for c in chunks]
+        for i in range(0, len(ids), WRITE_BATCH):
+            self.collection.upsert(
+                ids=ids[i : i + WRITE_BATCH],
+                embeddings=embeddings[i : i + WRITE_BATCH],
+                documents=docs[i : i + WRITE_BATCH],
+                metadatas=metas[i : i + WRITE_BATCH],
+            )
+        if replaced:
+            keep = set(ids)
+            for i in range(0, len(replaced), 500):
+                old = self.collection.get(
+                    where=where_in("paper_id", replaced[i : i + 500]), include=[]
+                )["ids"]
+                stale = [x for x in old if x not in keep]
+                if stale:
+                    self.collection.delete(ids=stale)
+
+    def delete_papers(self, paper_ids: Sequence[str]) -> int:
+        """Remove every chunk of the given papers; returns how many chunks went."""
+        removed = 0
+        for i in range(0, len(paper_ids), 500):
+            old = self.collection.get(
+                where=where_in("paper_id", paper_ids[i : i + 500]), include=[]
+            )["ids"]
+            if old:
+                self.collection.delete(ids=old)
+                removed += len(old)
+        return removed

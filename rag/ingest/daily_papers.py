@@ -1,0 +1,58 @@
+"""Daily Papers dumps (``.txt``): a few header lines, then blocks of title line, blank line,
+abstract paragraph on one line, blank line (see the bundled ``rag/data/seeds``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from rag.errors import InputError
+from rag.ingest.records import Item, guard, make_paper
+from rag.schema import Paper
+
+HEADER_LINES = {
+    "new",
+    "get trending papers in your email inbox!",
+    "subscribe",
+    "daily papers",
+    "byak and the research community",
+}
+MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
+DATE_RE = re.compile(rf"^(?:{MONTHS})[a-z]*\.? \d{{1,2}}(?:, \d{{4}})?$", re.IGNORECASE)
+
+
+def parse(path: Path, lines: list[str]) -> Iterator[Item]:
+    """Yield papers from a Daily Papers dump (header lines skipped, listing date kept)."""
+    date: str | None = None
+    i = 0
+    while i < len(lines):
+        stripped = lines[i].strip()
+        if not stripped or stripped.lower() in HEADER_LINES:
+            i += 1
+        elif DATE_RE.match(stripped):
+            date = stripped
+            i += 1
+        else:
+            break
+    content = [(n + 1, line.strip()) for n, line in enumerate(lines) if n >= i and line.strip()]
+    if not content:
+        raise InputError("no title/abstract blocks found", where=str(path))
+    for j in range(0, len(content), 2):
+        title_line, title = content[j]
+        if j + 1 >= len(content):
+            raise InputError(
+                f"title {title[:60]!r} has no abstract after it", where=f"{path}:{title_line}"
+            )
+        abstract_line, abstract = content[j + 1]
+        if abstract_line > title_line + 2 and any(
+            lines[k].strip() for k in range(title_line, abstract_line - 1)
+        ):
+            raise InputError("expected a blank line after the title", where=f"{path}:{title_line}")
+        yield guard(path, title_line, _dp_paper, title, abstract, date)
+
+
+def _dp_paper(path: Path, line: int, title: str, abstract: str, date: str | None) -> Paper:
+    return make_paper(
+        path, line, title=title, abstract=abstract, given_id=None, extra={"date": date}
+    )

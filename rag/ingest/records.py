@@ -1,0 +1,142 @@
+"""What every reader shares: the :class:`~rag.schema.Paper` a record becomes, its id and content
+hash, reading a file's lines (gzip and encoding errors named with ``file:line``), and the
+:class:`ParseResult` of a whole ingest.
+
+Parsing never writes anything: every file is read and validated before the store is touched, and
+every problem is reported as one :class:`~rag.errors.InputError` line naming ``file:line``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.errors import InputError
+from rag.schema import Paper
+from rag.text import clean_text, split_sentences
+
+# --- cleaning and ids ----------------------------------------------------------------------------
+
+
+def normalise_title(title: str) -> str:
+    """Lower-case alphanumeric words only: what makes two listings of a paper the same paper."""
+    return " ".join(re.findall(r"[a-z0-9]+", clean_text(title).lower()))
+
+
+def paper_id_for_title(title: str) -> str:
+    """Stable id of a paper that has none: a hash of its normalised title."""
+    return "t" + hashlib.sha1(normalise_title(title).encode()).hexdigest()[:15]
+
+
+def content_hash(paper: Paper) -> str:
+    """Changes when the title or abstract changes: a changed abstract replaces its chunks."""
+    return hashlib.sha1(f"{paper.title}\n{paper.text}".encode()).hexdigest()[:16]
+
+
+# --- shared by the readers ---------------------------------------------------------------
+
+
+@dataclass
+class ParseResult:
+    papers: list[Paper] = field(default_factory=list)
+    records: int = 0
+    duplicates: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def read_lines(path: Path) -> list[str]:
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file", where=str(path)) from None
+    except OSError as e:
+        raise InputError(f"cannot read file: {e.strerror or e}", where=str(path)) from None
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise InputError(f"not a valid gzip file: {e}", where=str(path)) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError(
+            f"not UTF-8 text (byte 0x{raw[e.start]:02x})", where=f"{path}:{line}"
+        ) from None
+    return text.splitlines()
+
+
+def base_suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+Item = Paper | InputError  # parsers yield bad records as errors so that a caller may skip them
+
+
+def guard(path: Path, line: int, make: Any, *args: Any) -> Item:
+    try:
+        paper: Paper = make(path, line, *args)
+        return paper
+    except InputError as e:
+        return e
+
+
+def make_paper(
+    path: Path,
+    line: int,
+    *,
+    title: Any,
+    abstract: Any,
+    given_id: Any,
+    extra: dict[str, Any],
+) -> Paper:
+    where = f"{path}:{line}"
+    if not isinstance(title, str) or not clean_text(title):
+        raise InputError("field 'title' is missing or empty", where=where)
+    if isinstance(abstract, list):
+        if not all(isinstance(s, str) for s in abstract):
+            raise InputError("field 'abstract' must be a string or a list of strings", where=where)
+        sentences = [clean_text(s) for s in abstract]
+        sentences = [s for s in sentences if s]
+    elif isinstance(abstract, str):
+        sentences = split_sentences(clean_text(abstract))
+    elif abstract is None:
+        raise InputError("field 'abstract' (or 'text') is missing", where=where)
+    else:
+        raise InputError("field 'abstract' must be a string or a list of strings", where=where)
+    if not sentences:
+        raise InputError("field 'abstract' is empty", where=where)
+    title = clean_text(title)
+    if given_id is not None and not isinstance(given_id, (str, int)):
+        raise InputError("field 'id' must be a string or an integer", where=where)
+    paper_id = str(given_id).strip() if given_id is not None else paper_id_for_title(title)
+    if not paper_id:
+        raise InputError("field 'id' is empty", where=where)
+    year = extra.get("year")
+    if year is not None:
+        try:
+            year = int(year)
+        except (TypeError, ValueError):
+            raise InputError(f"field 'year' is not a year: {year!r}", where=where) from None
+    authors = extra.get("authors") or []
+    if isinstance(authors, str):
+        authors = [a.strip() for a in re.split(r";|,| and ", authors) if a.strip()]
+    return Paper(
+        paper_id=paper_id,
+        title=title,
+        abstract=sentences,
+        source=path.name,
+        location=where,
+        date=extra.get("date"),
+        year=year,
+        authors=[str(a) for a in authors],
+        url=extra.get("url"),
+        doi=extra.get("doi"),
+    )

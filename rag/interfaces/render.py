@@ -1,0 +1,84 @@
+"""How answers, hits and summaries look on a terminal, and their JSON form (the contract)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rag.schema import Answer, Hit
+
+
+def hit_json(rank: int, hit: Hit) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "paper_id": hit.paper_id,
+        "title": hit.title,
+        "chunk_id": hit.chunk_id,
+        "score": round(hit.score, 4),
+        "text": hit.text,
+    }
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    return answer.model_dump()
+
+
+def print_verification(answer: Answer) -> None:
+    """Say what the citation check removed or marked (always on stderr-free stdout text)."""
+    if answer.dropped:
+        click.echo(
+            f"\nCitation check: {len(answer.dropped)} sentence(s) "
+            + ("removed" if all(s.supported is not False for s in answer.sentences) else "flagged")
+            + ":"
+        )
+        for d in answer.dropped:
+            click.echo(click.wrap_text(f"- {d.text} ({d.reason})", 100, subsequent_indent="  "))
+    if answer.support is not None and not answer.refused:
+        n = len(answer.sentences) + len(answer.dropped)
+        ok = sum(1 for s in answer.sentences if s.supported)
+        click.echo(f"(citations checked: {ok} of {n} sentences supported by their sources)")
+
+
+def print_sources(answer: Answer) -> None:
+    click.echo("\nSources:")
+    for c in answer.citations:
+        click.echo(f"[{c.n}] {c.title}  [{c.paper_id}]")
+        click.echo(click.wrap_text(c.text, 100, initial_indent="    ", subsequent_indent="    "))
+
+
+def print_answer(answer: Answer, *, streamed: bool = False, sources: bool = True) -> None:
+    if streamed:
+        click.echo("\n\nChecked answer:" if not answer.refused else "")
+    if answer.refused:
+        click.echo(answer.answer)
+        print_verification(answer)
+        if answer.nearest:
+            click.echo("\nNearest papers in the library:")
+            for near in answer.nearest:
+                click.echo(f"  - {near.title}  [{near.paper_id}]  score {near.score:.3f}")
+        return
+    for paragraph in answer.answer.split("\n"):
+        click.echo(click.wrap_text(paragraph, 100))
+    print_verification(answer)
+    if sources:
+        print_sources(answer)
+
+
+def print_summary(answer: Answer) -> None:
+    """A summary grouped by paper: each paper's title, then its cited sentences."""
+    if answer.refused:
+        print_answer(answer)
+        return
+    by_n = {c.n: c for c in answer.citations}
+    grouped: dict[int, list[str]] = {}
+    for s in answer.sentences:
+        grouped.setdefault(s.citations[0], []).append(
+            f"{s.text} {''.join(f'[{n}]' for n in s.citations)}"
+        )
+    for n, texts in grouped.items():
+        click.echo(f"[{n}] {by_n[n].title}")
+        for text in texts:
+            click.echo(click.wrap_text(text, 100, initial_indent="    ", subsequent_indent="    "))
+    print_verification(answer)
