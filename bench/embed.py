@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.index.embedding import MiniLMEmbedder, default_minilm_dir
+from rag.index.minilm import MiniLMEmbedder, default_minilm_dir
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "benchmarks" / "scifact" / "corpus.jsonl.gz"

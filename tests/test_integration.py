@@ -236,3 +236,60 @@ def test_chat_session_api(seeded_home: Path) -> None:
     )
     chat.reset()
     assert chat.history == []
+
+
+THREAD_QUESTIONS = [
+    BLOCK_LORA_Q,
+    "What is the boiling point of ethanol?",
+    "Which papers use curriculum learning for reinforcement learning fine-tuning?",
+    "How does linear attention reduce the cost of transformers?",
+    "What benchmark evaluates large language models on molecule prediction?",
+    "How is speculative decoding used to speed up inference?",
+    "Which methods compress the KV cache?",
+    "What does PRepBN stand for?",
+]
+
+
+@pytest.mark.integration
+def test_ask_from_eight_threads_matches_sequential_answers(seeded_home: Path) -> None:
+    """One library, one pipeline, real embedder and Chroma: 8 threads at once give exactly the
+    answers (text, citations, sources) that the same questions give one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def key(answer: object) -> tuple[object, ...]:
+        a = answer  # an Answer
+        return (
+            a.answer,  # type: ignore[attr-defined]
+            [c.chunk_id for c in a.citations],  # type: ignore[attr-defined]
+            [n.paper_id for n in a.nearest],  # type: ignore[attr-defined]
+        )
+
+    sequential = [key(Library(home=seeded_home).ask(q)) for q in THREAD_QUESTIONS]
+    shared = Library(home=seeded_home)
+    questions = THREAD_QUESTIONS * 3
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        concurrent = list(pool.map(lambda q: key(shared.ask(q)), questions))
+        searches = list(pool.map(lambda q: [h.chunk_id for h in shared.search(q, k=5)], questions))
+    assert concurrent == sequential * 3
+    assert searches == [[h.chunk_id for h in shared.search(q, k=5)] for q in questions]
+
+
+@pytest.mark.integration
+def test_no_stored_chunk_is_cut_off_by_the_embedder(seeded_home: Path) -> None:
+    """Every chunk, title included, fits MiniLM's 256 word pieces ([CLS] and [SEP] counted)."""
+    from rag.index.chunking import embed_text
+    from rag.index.minilm import MiniLMEmbedder
+
+    lib = Library(home=seeded_home)
+    inner = lib.embedder.inner  # type: ignore[attr-defined]
+    assert isinstance(inner, MiniLMEmbedder) and inner.max_tokens == 256
+    rows = lib.store.get_chunks()
+    assert len(rows) > 242
+    lengths = [inner.count_tokens(embed_text(str(r["metadata"]["title"]), r["text"])) for r in rows]
+    assert max(lengths) <= 256
+    assert all(int(r["metadata"]["n_tokens"]) == n for r, n in zip(rows, lengths, strict=True))
+    # what the model reads is the whole text: truncating at the window changes nothing
+    longest = max(zip(lengths, rows, strict=True), key=lambda x: x[0])[1]
+    text = embed_text(str(longest["metadata"]["title"]), longest["text"])
+    inner.prepare()
+    assert len(inner._tokenizer.encode(text).ids) == inner.count_tokens(text)

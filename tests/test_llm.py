@@ -1,4 +1,4 @@
-"""rag.answering.llm against a real local OpenAI-compatible HTTP server, through the real openai client."""
+"""rag.answering.llm against a real local OpenAI-compatible server, via the openai client."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.errors import BackendError, ConfigError
 from rag.answering.llm import LLM, Completion, estimate_cost, make_llm, tiktoken_encoding
+from rag.errors import BackendError, ConfigError
 from rag.settings import Settings
 from tests.openai_server import OpenAITestServer, Reply, openai_test_server
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from rag.answering.grammar import REFUSAL_PHRASE
 from rag.eval import metrics as M
 from rag.eval import report as R
-from rag.answering.grammar import REFUSAL_PHRASE
 
 
 def word_support(sentence: str, passages: tuple[str, ...]) -> bool:

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from rag.errors import InputError, RagError
+from rag.index.filters import Filters, parse_years
 from rag.index.lexical import NO_YEAR, LexicalIndex, Tokenizer, TokenizerConfig, index_key, top_rows
 from rag.library import Library
+from rag.retrieval.base import Query
 from rag.retrieval.diversity import cap_per_paper, mmr
 from rag.retrieval.fusion import rrf_scores, weighted_scores
-from rag.retrieval.base import Query
 from rag.retrieval.hybrid import HybridRetriever
 from rag.schema import Hit
-from rag.index.filters import Filters, parse_years
 from tests.conftest import DATA
 from tests.fakes import fake_library
 

