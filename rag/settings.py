@@ -139,6 +139,11 @@ class Settings(BaseSettings):
         description="Rescore hybrid candidates with the learned feature reranker "
         "(rag/retrieval/rerank.py).",
     )
+    reranker: str = Field(
+        default="features",
+        description="Which reranker `rerank` switches on (a name in "
+        "rag.retrieval.rerank.RERANKERS).",
+    )
     candidates: int = Field(
         default=100,
         ge=10,

@@ -408,3 +408,25 @@ def test_cli_filters_on_the_bundled_corpus(seeded_home: Path) -> None:
     assert ids and ids <= allowed
     out = run("search", "linear attention", "--year", "2023", "--json", home=seeded_home)
     assert out.returncode == 0 and json.loads(out.stdout) == []  # Daily Papers carry no year
+
+
+def test_the_retriever_is_a_llama_index_retriever() -> None:
+    from llama_index.core.base.base_retriever import BaseRetriever
+    from llama_index.core.schema import NodeWithScore
+
+    lib = fake_library(seed=False)
+    lib.ingest(ALL_TINY, progress=False)
+    retriever = lib.retriever.as_llama(k=3, per_paper=1)  # type: ignore[attr-defined]
+    assert isinstance(retriever, BaseRetriever)
+    nodes = retriever.retrieve("coral heatwaves bleaching")
+    assert nodes and all(isinstance(n, NodeWithScore) for n in nodes)
+    assert len({n.node.metadata["paper_id"] for n in nodes}) == len(nodes)
+    hits = lib.retrieve("coral heatwaves bleaching", 3, max_per_paper=1)
+    assert [n.node.node_id for n in nodes] == [h.chunk_id for h in hits]
+    assert [n.score for n in nodes] == [h.score for h in hits]
+
+
+def test_unknown_reranker_is_a_config_error() -> None:
+    lib = fake_library(seed=False, rerank=True, reranker="cross-encoder")
+    with pytest.raises(RagError, match="unknown reranker 'cross-encoder'"):
+        _ = lib.retriever

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from rag.errors import ConfigError
+
 if TYPE_CHECKING:
     from rag.index.embedding import Embedder
     from rag.index.lexical import LexicalIndex
@@ -39,7 +41,11 @@ def _hybrid(
 
     reranker = None
     if settings.rerank and settings.retrieval == "hybrid":
-        reranker = RERANKERS["features"](lexical, settings.candidates)
+        make = RERANKERS.get(settings.reranker)
+        if make is None:
+            known = ", ".join(RERANKERS)
+            raise ConfigError(f"unknown reranker {settings.reranker!r} (choose from {known})")
+        reranker = make(lexical, settings.candidates)
     return HybridRetriever(
         DenseSource(store, embedder),
         LexicalSource(lexical, store) if lexical is not None else None,
