@@ -163,7 +163,9 @@ class Library:
         from rag.answering.support import SupportScorer
         from rag.answering.verify import Verifier
 
-        return Verifier(SupportScorer(self.embedder), self.settings.unsupported)
+        lexicon = self.lexical if self.settings.retrieval != "dense" else None
+        s = self.settings
+        return Verifier(SupportScorer(self.embedder), s.unsupported, lexicon, s.check_question)
 
     def _build_pipeline(self) -> Pipeline:
         from rag.answering.summary import summary_backend

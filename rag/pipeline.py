@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from rag.retrieval.base import Retriever
 
 
+#: Passages (one per paper) read for a question about several papers ("which papers...").
+MANY_PAPERS = 10
+
+
 @dataclass(frozen=True)
 class StreamEvent:
     """One event of :meth:`Pipeline.stream`: ``draft`` text as the backend writes it (not yet
@@ -126,10 +130,14 @@ class Pipeline:
         ``search_query`` (default: the question) is what retrieval searches with. ``on_delta``
         receives the backend's draft as it is written (LLM backends only); the answer returned
         is the verified one, which may have lost sentences (see ``answer.dropped``)."""
+        from rag.answering.focus import analyse
+
         t0 = time.perf_counter()
-        sources = self.retrieve(
-            search_query or question, self.top_k, filters=filters, per_paper=self.max_per_paper
-        )
+        if analyse(question).scope == "many":  # several papers: one passage each, more papers
+            k, per_paper = max(self.top_k, MANY_PAPERS), 1
+        else:
+            k, per_paper = self.top_k, self.max_per_paper
+        sources = self.retrieve(search_query or question, k, filters=filters, per_paper=per_paper)
         return self.answer(question, sources, on_delta=on_delta, started=t0)
 
     def stream(

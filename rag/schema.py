@@ -108,6 +108,19 @@ class Answer(BaseModel):
         default_factory=list, description="Sentences that failed verification."
     )
     usage: TokenUsage | None = Field(default=None, description="LLM tokens and estimated cost.")
+    partial: bool = Field(
+        default=False,
+        description="The papers discuss the question's subject but do not report the asked "
+        "detail: `refused` is true, and `sentences` / `citations` say what they do report.",
+    )
+    not_reported: str | None = Field(
+        default=None, description="With `partial`: what was asked for and not found."
+    )
+    addresses: float | None = Field(
+        default=None,
+        description="Share of the supported sentences that address the question (the question "
+        "check); None when nothing was checked.",
+    )
 
 
 class IngestReport(BaseModel):

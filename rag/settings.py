@@ -163,6 +163,12 @@ class Settings(BaseSettings):
         description="Extractive backend: refuse when no retrieved sentence scores this high "
         "(0.31 separates the seed dev split's unanswerable questions from answerable ones).",
     )
+    check_question: bool = Field(
+        default=True,
+        description="Check every answer sentence against the question as well as its sources: "
+        "drop sentences whose papers never mention what the question names, and give a 'not "
+        "reported' partial answer when no sentence states the asked kind of answer.",
+    )
     answer_sentences: int = Field(
         default=3, ge=1, le=20, description="Max sentences in an extractive answer."
     )

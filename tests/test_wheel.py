@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import REPO
 from tests.openai_server import openai_test_server
 
-pytestmark = pytest.mark.wheel
+pytestmark = [pytest.mark.wheel, pytest.mark.timeout(2700)]
 
 BLOCK_LORA_Q = "What does Block-LoRA share across its sub-matrices?"
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rag.answering.focus import analyse, answers_kind
 from rag.answering.grammar import Draft, DraftSentence
 from rag.index.chunking import split_by_offsets
 from rag.schema import Hit
@@ -20,10 +21,26 @@ from rag.text import CONTEXT_MARKER, terms
 if TYPE_CHECKING:
     from rag.index.embedding import Embedder
 
-NUMERIC_QUESTION_RE = re.compile(
-    r"\b(how (many|much|large|big|fast|long|often)|what (percentage|fraction|proportion|number)|"
-    r"by how|what is the (number|size|speed|rate|accuracy|score))\b",
+#: A question about the paper it is asked of ("What is the main contribution of this paper?").
+ABOUT_PAPER_RE = re.compile(
+    r"\b(this|the) (paper|work|study|article|preprint)\b|\bmain (contribution|idea|finding)s?\b|"
+    r"\bwhat does (it|the paper) (do|propose|show|find)\b",
     re.IGNORECASE,
+)
+#: Sentences that state a contribution or method ("we propose", "this paper introduces").
+CONTRIBUTION_RE = re.compile(
+    r"\b(we|this (paper|work|study)|our (work|method|approach|paper))\b[^.]{0,40}?\b(propose|"
+    r"introduce|present|develop|design|show|find|demonstrate|study|investigate)",
+    re.IGNORECASE,
+)
+#: Sentences that report a result.
+RESULT_RE = re.compile(r"\d|\b(outperform|state-of-the-art|improv|achiev)", re.IGNORECASE)
+#: A connective that leaves a quoted sentence dangling.
+CONNECTIVE_RE = re.compile(
+    r"^(However|Moreover|Furthermore|Additionally|In addition|Besides|Meanwhile|Nevertheless|"
+    r"Consequently|Therefore|Thus|Hence|Specifically|Notably|Finally|Importantly|To this end|"
+    r"To (address|tackle|solve|overcome|mitigate|alleviate) (this|these|the) (issue|issues|problem|"
+    r"problems|challenge|challenges|limitation|limitations)),\s+",
 )
 
 
@@ -53,11 +70,15 @@ class ExtractiveBackend:
         max_sentences: int = 3,
         min_score: float = 0.31,
         margin: float = 0.08,
+        paper_margin: float = 0.15,
+        max_papers: int = 8,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
         self.min_score = min_score
         self.margin = margin
+        self.paper_margin = paper_margin  # many-paper questions: papers within this of the best
+        self.max_papers = max_papers
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
         candidates: list[tuple[str, int]] = []
@@ -89,24 +110,70 @@ class ExtractiveBackend:
         on_delta: Callable[[str], None] | None = None,
     ) -> Draft:
         """The chosen sentences (``on_delta`` is unused: nothing is generated)."""
+        asked = question.split(CONTEXT_MARKER)[0]
+        focus = analyse(asked)
+        if ABOUT_PAPER_RE.search(asked) and len({h.paper_id for h in sources}) == 1:
+            return self.about_paper(sources)
         scored = self.score(question, sources)
         if not scored or scored[0].score < self.min_score:
             return Draft(sentences=[], refused=True)
+        if focus.scope == "many":
+            return self.per_paper(scored, sources)
         best = scored[0].score
         chosen: list[ScoredSentence] = []
+        if focus.kind != "general":  # put the best sentence stating the asked kind first
+            typed = [s for s in scored[:10] if answers_kind(focus, s.text)]
+            if typed and typed[0].score >= self.min_score:
+                chosen.append(typed[0])
         for s in scored:
-            if len(chosen) == self.max_sentences or s.score < max(
+            if len(chosen) >= self.max_sentences or s.score < max(
                 self.min_score, best - self.margin
             ):
                 break
             if any(s.text == c.text for c in chosen):
                 continue
             chosen.append(s)
-        if NUMERIC_QUESTION_RE.search(question.split(CONTEXT_MARKER)[0]) and not any(
-            re.search(r"\d", c.text) for c in chosen
-        ):
-            numeric = [s for s in scored[:10] if re.search(r"\d", s.text)]
-            if not numeric or numeric[0].score < self.min_score:
-                return Draft(sentences=[], refused=True)
-            chosen = [numeric[0]]
-        return Draft(sentences=[DraftSentence(c.text, [c.source]) for c in chosen])
+        return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
+
+    def per_paper(self, scored: list[ScoredSentence], sources: list[Hit]) -> Draft:
+        """Multi-paper and "what do the papers say" questions: each relevant paper's best
+        sentence, papers in order of relevance; how many follows relevance, not a count."""
+        best = scored[0].score
+        floor = max(self.min_score, best - self.paper_margin)
+        by_paper: dict[str, ScoredSentence] = {}
+        for s in scored:  # best first
+            pid = sources[s.source - 1].paper_id
+            if pid not in by_paper and s.score >= floor:
+                by_paper[pid] = s
+        chosen = list(by_paper.values())[: self.max_papers]
+        return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
+
+    def about_paper(self, sources: list[Hit]) -> Draft:
+        """A question about one paper ("this paper", ``--paper``): its contribution, method and
+        results, in the paper's own order."""
+        units = [
+            (text, n)
+            for n, hit in enumerate(sources, start=1)
+            for text in split_by_offsets(hit.text, _offsets(hit))
+        ]
+        cues = [u for u in units if CONTRIBUTION_RE.search(u[0])]
+        results = [u for u in units if RESULT_RE.search(u[0]) and u not in cues]
+        chosen = (cues[:2] or units[:1]) + results[:1]
+        if not chosen:
+            return Draft(sentences=[], refused=True)
+        return Draft(sentences=[DraftSentence(tidy(t), [n]) for t, n in chosen])
+
+
+def _offsets(hit: Hit) -> str | None:
+    offsets = hit.metadata.get("sent_offsets")
+    return str(offsets) if offsets else None
+
+
+def tidy(sentence: str) -> str:
+    """A quoted sentence without a dangling connective at its start ("However, we ..." ->
+    "We ..."); never reworded otherwise."""
+    m = CONNECTIVE_RE.match(sentence)
+    if not m or len(sentence) - m.end() < 20:
+        return sentence
+    rest = sentence[m.end() :]
+    return rest[:1].upper() + rest[1:]

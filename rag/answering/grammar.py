@@ -17,6 +17,11 @@ from rag.text import split_sentences
 #: The exact sentence an answer consists of when the papers do not answer the question.
 REFUSAL_PHRASE = "The provided papers do not answer this question."
 
+#: How a "not reported" partial answer starts: the papers discuss the subject, not the asked
+#: detail. The full form is ``PARTIAL_FORM.format(what=...)`` followed by the cited sentences.
+PARTIAL_PREFIX = "The provided papers do not report"
+PARTIAL_FORM = PARTIAL_PREFIX + " {what}. What they do report:"
+
 #: How one citation is written after a sentence: ``[n]``; several: ``[1][3]`` or ``[1, 3]``.
 CITATION_FORMAT = "[{n}]"
 
@@ -28,6 +33,12 @@ CITATION_RE = re.compile(r"\[\s*(\d+(?:\s*[,;–-]\s*\d+)*)\s*\]")
 def format_citations(numbers: list[int]) -> str:
     """``[1, 3]`` -> ``"[1][3]"``."""
     return "".join(CITATION_FORMAT.format(n=n) for n in numbers)
+
+
+def is_partial(text: str) -> bool:
+    """True when ``text`` starts with the partial-answer form (ignoring case and spacing)."""
+    norm = " ".join(text.lower().split())
+    return norm.startswith(PARTIAL_PREFIX.lower())
 
 
 def is_refusal(text: str) -> bool:
@@ -53,6 +64,7 @@ class Draft:
     refused: bool = False
     usage: TokenUsage | None = None
     given: int | None = None  # how many sources the backend was shown (None: all)
+    not_reported: str | None = None  # the backend says the asked detail is not in the sources
 
 
 #: JSON schema for structured replies (response_format json_schema).
@@ -116,13 +128,18 @@ def parse_text_reply(text: str) -> Draft:
     if is_refusal(text):
         return Draft(sentences=[], refused=True)
     text = _TRAILING_CITES_RE.sub(lambda m: f"{m.group(2)}{m.group(1)}", text)
+    not_reported = None
+    if is_partial(text):  # "The provided papers do not report X. What they do report: ..."
+        head, _, rest = text.partition(".")
+        not_reported = head[len(PARTIAL_PREFIX) :].strip() or "the asked detail"
+        text = re.sub(r"^\s*What they (do )?report:\s*", "", rest.strip(), flags=re.IGNORECASE)
     sentences = []
     for raw in split_sentences(text):
         cites = numbers_in(raw)
         clean = strip_markers(raw)
         if clean and not re.fullmatch(r"[\W_]*", clean):
             sentences.append(DraftSentence(clean, cites))
-    return Draft(sentences=sentences)
+    return Draft(sentences=sentences, not_reported=not_reported)
 
 
 def parse_json_reply(text: str) -> Draft:

@@ -5,7 +5,12 @@ is shown.
    citation is dropped (:func:`rag.answering.grammar.check_citations`).
 2. Each remaining sentence is scored against the passages it cites by the offline support scorer
    (:mod:`rag.answering.support`); an unsupported one is dropped, or kept and marked.
-3. Cited sources are renumbered ``[1]..[n]`` by first appearance; nothing left means the refusal
+3. Each supported sentence is checked against the **question** (:mod:`rag.answering.focus`): a
+   sentence whose cited paper never mentions what the question names is dropped as off-question;
+   when the question asks for a kind of answer (a number, hardware, an institution...) and no
+   sentence states one, the answer becomes a "not reported" partial answer (``refused`` and
+   ``partial`` set, ``sentences`` saying what the papers do report).
+4. Cited sources are renumbered ``[1]..[n]`` by first appearance; nothing left means the refusal
    phrase.
 """
 
@@ -14,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from rag.answering.focus import Focus, Lexicon, analyse, judge
 from rag.answering.grammar import (
+    PARTIAL_FORM,
     REFUSAL_PHRASE,
     Draft,
     DraftSentence,
@@ -33,6 +40,8 @@ class Verifier:
 
     scorer: SupportScorer | None = None
     unsupported: Literal["drop", "mark"] = "drop"
+    lexicon: Lexicon | None = None  # document frequencies, for the question's key terms
+    check_question: bool = True
 
     def verify(
         self,
@@ -43,6 +52,7 @@ class Verifier:
         *,
         separator: str = " ",
     ) -> Answer:
+        focus = analyse(question, self.lexicon) if self.check_question else None
         return finalize(
             question,
             draft,
@@ -51,6 +61,8 @@ class Verifier:
             scorer=self.scorer,
             unsupported=self.unsupported,
             separator=separator,
+            focus=focus,
+            lexicon=self.lexicon,
         )
 
 
@@ -63,6 +75,8 @@ def finalize(
     scorer: SupportScorer | None = None,
     unsupported: Literal["drop", "mark"] = "drop",
     separator: str = " ",
+    focus: Focus | None = None,
+    lexicon: Lexicon | None = None,
 ) -> Answer:
     """Verify a draft and build the Answer shown to the user.
 
@@ -100,6 +114,35 @@ def finalize(
         if n_supported is None or draft.refused
         else (n_supported / written if written else 1.0)
     )
+    addresses: float | None = None
+    answered = True
+    if focus is not None and checked:
+        on_question: list[tuple[DraftSentence, bool | None, float | None]] = []
+        answered = False
+        for s, ok, score in checked:
+            verdict = judge(
+                focus,
+                s.text,
+                [sources[n - 1].text for n in s.citations],
+                [sources[n - 1].title for n in s.citations],
+                lexicon,
+            )
+            if verdict.addresses:
+                on_question.append((s, ok, score))
+                answered = answered or verdict.answers
+            else:
+                dropped.append(
+                    DroppedSentence(
+                        text=s.text,
+                        citations=s.citations,
+                        reason=f"does not address the question: {verdict.reason}",
+                    )
+                )
+        addresses = len(on_question) / len(checked)
+        checked = on_question
+    not_reported = draft.not_reported
+    if focus is not None and checked and not answered and not_reported is None:
+        not_reported = focus.describe()
     renumber: dict[int, int] = {}
     sentences: list[AnswerSentence] = []
     for s, ok, score in checked:
@@ -120,6 +163,7 @@ def finalize(
         "dropped": dropped,
         "usage": draft.usage,
         "support": None if support is None else round(support, 4),
+        "addresses": None if addresses is None else round(addresses, 4),
     }
     if draft.refused or not sentences:
         return Answer(
@@ -144,6 +188,16 @@ def finalize(
         f"{format_citations(s.citations)}"
         for s in sentences
     )
+    if not_reported is not None:  # on topic, but the asked detail is not there
+        return Answer(
+            answer=f"{PARTIAL_FORM.format(what=not_reported)}{separator}{text}",
+            refused=True,
+            partial=True,
+            not_reported=not_reported,
+            sentences=sentences,
+            citations=citations,
+            **common,  # type: ignore[arg-type]
+        )
     return Answer(
         answer=text,
         refused=False,

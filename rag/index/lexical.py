@@ -32,6 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.index.bm25 import BM25 as _BM25
+from rag.index.bm25 import flatten as _flatten
+from rag.index.bm25 import unflatten as _unflatten
 from rag.text import Tokenizer, TokenizerConfig
 
 if TYPE_CHECKING:
@@ -67,43 +70,6 @@ def fingerprint(ids: Sequence[str], hashes: Sequence[str]) -> str:
     return f"{len(ids)}:{h.hexdigest()}"
 
 
-def _flatten(rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    if rows:
-        offsets[1:] = np.cumsum([len(r) for r in rows])
-        flat = np.concatenate(rows).astype(np.int32) if offsets[-1] else np.zeros(0, np.int32)
-    else:
-        flat = np.zeros(0, dtype=np.int32)
-    return flat, offsets
-
-
-def _unflatten(flat: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
-    return [flat[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
-
-
-class _BM25:
-    """bm25s over token-id documents, scoring every document for a query."""
-
-    def __init__(self, docs: Sequence[np.ndarray], vocab_size: int, k1: float, b: float) -> None:
-        import bm25s
-
-        self.n = len(docs)
-        self.model: Any = None
-        if self.n == 0:
-            return
-        # bm25s wants a vocab dict token->index; our ids are already dense 0..V-1, plus one
-        # empty token it may add for documents without any term.
-        vocab = {i: i for i in range(vocab_size + 1)}
-        model = bm25s.BM25(k1=k1, b=b, method="lucene")
-        model.index(([d.tolist() for d in docs], vocab), show_progress=False)
-        self.model = model
-
-    def scores(self, query_ids: Sequence[int]) -> np.ndarray:
-        if self.model is None or not query_ids:
-            return np.zeros(self.n, dtype=np.float32)
-        return np.asarray(self.model.get_scores_from_ids(list(query_ids)), dtype=np.float32)
-
-
 class LexicalIndex:
     """BM25 over the chunks of one store, persisted and kept in sync with it."""
 
@@ -137,6 +103,7 @@ class LexicalIndex:
         self.title_tokens: list[np.ndarray] = []
         self.fingerprint = fingerprint([], [])
         self._row: dict[str, int] = {}
+        self._df: np.ndarray | None = None
         self._bm25: _BM25 | None = None
         self._title_bm25: _BM25 | None = None
         self._idf: np.ndarray | None = None
@@ -276,7 +243,7 @@ class LexicalIndex:
         self.fingerprint = fp
         self._row = {cid: i for i, cid in enumerate(self.ids)}
         self._bm25 = self._title_bm25 = None
-        self._idf = None
+        self._idf = self._df = None
         self.save()
         return True
 
@@ -329,6 +296,22 @@ class LexicalIndex:
             n = len(self.doc_tokens)
             self._idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
         return self._idf
+
+    def df_shares(self, text: str) -> list[tuple[str, float]]:
+        """``(term, share of chunks containing it)`` for each distinct term of ``text`` (0 for
+        terms no chunk has): how specific a question's words are in this library."""
+        with self.lock:
+            if self._df is None or len(self._df) != len(self.vocab):
+                df = np.zeros(len(self.vocab), dtype=np.float64)
+                for r in self.doc_tokens:
+                    df[np.unique(r)] += 1
+                self._df = df
+            n = max(len(self.doc_tokens), 1)
+            out = []
+            for term in dict.fromkeys(self.tokenizer(text)):
+                i = self.vocab.get(term)
+                out.append((term, float(self._df[i]) / n if i is not None else 0.0))
+            return out
 
     def query_ids(self, query: str) -> list[int]:
         """Distinct in-vocabulary term ids of ``query``."""

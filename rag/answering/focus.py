@@ -1,0 +1,232 @@
+"""What a question asks for, and whether a sentence answers it: the question-aware half of the
+citation gate (:mod:`rag.answering.verify`), used by every backend.
+
+A :class:`Focus` holds, for one question:
+
+* ``kind``: the kind of answer it asks for: a ``quantity`` ("how much", "what accuracy"), a
+  ``hardware`` name, an ``organization``, a ``person``, a ``year``, or ``general``;
+* ``entities``: the specific names it mentions (acronyms, mixed-case or digit-bearing names such
+  as ``GSM8K``, ``Llama2-70b``, ``bert2BERT``, quoted phrases);
+* ``key_terms``: its rarest content words in this library (``speculative`` in "How much does
+  speculative decoding speed up inference?"), when a :class:`Lexicon` is given;
+* ``numbers``: the numbers it already states (they are not answers);
+* ``scope``: ``many`` for "what do the papers say about X" and "which papers ..." questions.
+
+:func:`judge` then says of a sentence (with the passage and title it cites) whether it
+**addresses** the question (its paper is about the asked entities and key terms) and whether it
+**answers** it (it states an answer of the asked kind, next to the asked thing). A supported
+sentence that does not address the question is dropped; when sentences address it but none
+answers the asked kind, the answer becomes a "not reported" partial answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Kind = Literal["quantity", "hardware", "organization", "person", "year", "general"]
+
+_QUANTITY_NOUNS = (
+    r"accuracy|score|rate|speed-?ups?|improvements?|gains?|reductions?|f1|bleu|rouge|auc|error|"
+    r"perplexity|percentage|fraction|proportion|share|number|size|latency|throughput|cost|"
+    r"parameters|memory|ratio|performance|win[- ]rate|success rate|top-1|top-5|precision|recall"
+)
+_QUANTITY_Q = re.compile(
+    rf"\b(how (many|much|large|big|fast|long|often|high|low|small|far)|by how|"
+    rf"(what|which) (is the |was the |were the )?(\w+[- ])?({_QUANTITY_NOUNS})\b|"
+    rf"(what|which) \S+ ({_QUANTITY_NOUNS})\b)",
+    re.IGNORECASE,
+)
+_QUANTITY_WORDS = re.compile(rf"\b({_QUANTITY_NOUNS}|faster|slower|speed|fewer|less|more)\b", re.I)
+_HARDWARE_Q = re.compile(
+    r"\b((which|what) (kind of |type of )?(gpus?|hardware|tpus?|accelerators?|chips?|devices?)|"
+    r"on (which|what) (gpu|hardware|tpu|accelerator|device|machine))\b",
+    re.IGNORECASE,
+)
+_ORG_Q = re.compile(
+    r"\b((which|what) (university|universities|institutions?|compan(y|ies)|labs?|"
+    r"organi[sz]ations?)|affiliat\w*)\b",
+    re.IGNORECASE,
+)
+_PERSON_Q = re.compile(
+    r"\b(who (wrote|proposed|authored|introduced|developed|created)|which authors?|"
+    r"names? of the authors?)\b",
+    re.IGNORECASE,
+)
+_YEAR_Q = re.compile(r"\b(when was|in which year|what year)\b", re.IGNORECASE)
+_MANY_Q = re.compile(
+    r"\b(what do (the )?papers say|which (papers|works|studies|methods|approaches|models)|"
+    r"what (approaches|methods|techniques) (are there|exist|have been)|(two|three|both|several) "
+    r"(\w+ ){0,2}(papers|works|studies)|compare|papers? (on|about))\b",
+    re.IGNORECASE,
+)
+
+_HARDWARE_A = re.compile(
+    r"\b([AHVLPT]\d{2,3}|RTX ?\d{4}|GTX ?\d{3,4}|TPU ?v?\d*|Titan \w+|Jetson \w+|MI\d{3}|Gaudi\d?|"
+    r"Apple M\d|Raspberry Pi|FPGAs?|\d+ ?GB (GPU|VRAM)|(single|one|two|four|eight|\d+) "
+    r"(\w+ )?(GPUs?|TPUs?|CPUs?))\b"
+)
+_ORG_A = re.compile(
+    r"\b(University|Institute|Laborator(y|ies)|College|Academy|Inc\.|Corporation|Google|Microsoft|"
+    r"Meta|OpenAI|DeepMind|NVIDIA|Amazon|Apple|IBM|Alibaba|Tencent|Baidu|Huawei|ByteDance)\b"
+)
+_PERSON_A = re.compile(r"\b[A-Z][a-z]+ (?:[A-Z]\. )?[A-Z][a-z]+ et al\.|\bet al\.")
+_YEAR_A = re.compile(r"\b(19|20)\d{2}\b")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?:\s*%|x\b|×)?", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-'’]*[A-Za-z0-9]|[A-Za-z0-9]")
+_QUOTED = re.compile(r"[\"“]([^\"”]{3,60})[\"”]")
+
+#: Acronyms too generic to pin a question to a paper.
+GENERIC = frozenset(
+    "ai ml nlp llm llms lm lms gpu gpus cpu cpus tpu rl cnn cnns rnn rnns api nn dnn dnns gnn "
+    "gnns qa sota vlm vlms mllm mllms gpt cv ir kv id".split()
+)
+
+
+class Lexicon(Protocol):
+    """Document frequencies in the library (the lexical index is one)."""
+
+    def df_shares(self, text: str) -> list[tuple[str, float]]:
+        """``(term, share of chunks containing it)`` for the terms of ``text``."""
+        ...
+
+
+def norm(text: str) -> str:
+    """Lower case, letters and digits only: ``"Llama2-70b's"`` -> ``"llama270bs"``."""
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+def entities_of(question: str) -> tuple[str, ...]:
+    """The specific names a question mentions (normalised), in order."""
+    out: list[str] = []
+    for m in _QUOTED.finditer(question):
+        out.append(norm(m.group(1)))
+    for word in _WORD.findall(question):
+        word = re.sub(r"['’]s$", "", word)
+        core = word.strip("-_")
+        letters = re.sub(r"[^A-Za-z]", "", core)
+        mixed = any(c.isupper() for c in core[1:]) and any(c.islower() for c in core)
+        caps = len(letters) >= 2 and letters.isupper()
+        digits = any(c.isdigit() for c in core) and any(c.isalpha() for c in core)
+        if (mixed or caps or digits) and norm(core) not in GENERIC and len(norm(core)) >= 2:
+            out.append(norm(core))
+    return tuple(dict.fromkeys(e for e in out if e))
+
+
+def numbers_of(text: str) -> set[str]:
+    return {re.sub(r"[\s%x×,]", "", m.group(0).lower()) for m in _NUMBER.finditer(text)}
+
+
+def kind_of(question: str) -> Kind:
+    if _HARDWARE_Q.search(question):
+        return "hardware"
+    if _ORG_Q.search(question):
+        return "organization"
+    if _PERSON_Q.search(question):
+        return "person"
+    if _YEAR_Q.search(question):
+        return "year"
+    if _QUANTITY_Q.search(question):
+        return "quantity"
+    return "general"
+
+
+@dataclass(frozen=True)
+class Focus:
+    question: str
+    kind: Kind = "general"
+    entities: tuple[str, ...] = ()
+    key_terms: tuple[str, ...] = ()
+    numbers: frozenset[str] = frozenset()
+    scope: Literal["one", "many"] = "one"
+    quantity_words: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        """What was asked, for a "not reported" answer: ``"the quantity asked (GLUE score)"``."""
+        what = {"quantity": "the number asked for", "hardware": "the hardware",
+                "organization": "the institution", "person": "the people",
+                "year": "the year", "general": "the asked detail"}[self.kind]  # fmt: skip
+        return what
+
+
+def analyse(question: str, lexicon: Lexicon | None = None, *, rare: float = 0.02) -> Focus:
+    """The focus of ``question``; with a ``lexicon``, terms in fewer than ``rare`` of the chunks
+    (but at least one) are its key terms."""
+    from rag.text import CONTEXT_MARKER
+
+    asked = question.split(CONTEXT_MARKER)[0]
+    key: list[str] = []
+    if lexicon is not None:
+        key = [t for t, share in lexicon.df_shares(asked) if 0 < share <= rare]
+    return Focus(
+        question=asked,
+        kind=kind_of(asked),
+        entities=entities_of(asked),
+        key_terms=tuple(dict.fromkeys(key)),
+        numbers=frozenset(numbers_of(asked)),
+        scope="many" if _MANY_Q.search(asked) else "one",
+        quantity_words=tuple(w.lower() for w in _QUANTITY_WORDS.findall(asked)),
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    addresses: bool  # the cited paper is about what the question names
+    answers: bool  # the sentence states an answer of the asked kind
+    missing: tuple[str, ...] = ()  # asked names the cited text lacks
+    reason: str = ""
+
+
+def judge(
+    focus: Focus, sentence: str, passages: Sequence[str], titles: Sequence[str] = (),
+    lexicon: Lexicon | None = None,
+) -> Verdict:  # fmt: skip
+    """Whether ``sentence`` (citing ``passages`` of papers titled ``titles``) addresses and
+    answers the question of ``focus``."""
+    context = norm(" ".join([*passages, *titles, sentence]))
+    missing = tuple(e for e in focus.entities if e not in context)
+    key_missing: tuple[str, ...] = ()
+    if focus.key_terms and lexicon is not None:
+        have = {t for t, _ in lexicon.df_shares(" ".join([*passages, *titles]))}
+        key_missing = tuple(t for t in focus.key_terms if t not in have)
+    if missing:
+        return Verdict(False, False, missing, f"the cited text never mentions {missing[0]!r}")
+    if focus.key_terms and len(key_missing) * 2 > len(focus.key_terms):
+        return Verdict(
+            False, False, key_missing, f"the cited text never mentions {key_missing[0]!r}"
+        )
+    ok = answers_kind(focus, sentence)
+    reason = "" if ok else f"does not state {focus.describe()}"
+    return Verdict(True, ok, (), reason)
+
+
+def answers_kind(focus: Focus, sentence: str) -> bool:
+    """Whether ``sentence`` states an answer of the asked kind (always, for general questions)."""
+    if focus.kind == "hardware":
+        return bool(_HARDWARE_A.search(sentence))
+    if focus.kind == "organization":
+        return bool(_ORG_A.search(sentence))
+    if focus.kind == "person":
+        return bool(_PERSON_A.search(sentence))
+    if focus.kind == "year":
+        return any(m.group(0) not in focus.question for m in _YEAR_A.finditer(sentence))
+    if focus.kind == "quantity":
+        return _new_number_near(focus, sentence)
+    return True
+
+
+def _new_number_near(focus: Focus, sentence: str, window: int = 6) -> bool:
+    """A number the question does not state, within ``window`` words of what it asks about (an
+    asked name or quantity word), or anywhere when the question names nothing to anchor it."""
+    words = sentence.split()
+    anchors = {*focus.entities, *(norm(w) for w in focus.quantity_words)}
+    spots = [i for i, w in enumerate(words) if anchors and any(a and a in norm(w) for a in anchors)]
+    for i, word in enumerate(words):
+        found = numbers_of(word) - focus.numbers
+        if not found or any(len(n) == 4 and n.startswith(("19", "20")) for n in found):
+            continue  # no number, or a year
+        if not spots or any(abs(i - j) <= window for j in spots):
+            return True
+    return False

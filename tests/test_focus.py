@@ -1,0 +1,135 @@
+"""The question-aware check (rag.answering.focus) and how the gate uses it (unit tests: rules
+only, no model; the gate tests at the end use the fake embedder)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answering.focus import analyse, answers_kind, entities_of, judge, kind_of
+from rag.answering.grammar import PARTIAL_PREFIX, REFUSAL_PHRASE, Draft, DraftSentence
+from rag.answering.verify import Verifier
+from rag.schema import Hit
+
+
+class Lexicon:
+    """Document frequencies from a few texts (the lexical index plays this part for real)."""
+
+    def __init__(self, texts: list[str]) -> None:
+        from rag.text import Tokenizer
+
+        self.tok = Tokenizer()
+        self.docs = [set(self.tok(t)) for t in texts]
+
+    def df_shares(self, text: str) -> list[tuple[str, float]]:
+        return [
+            (t, sum(t in d for d in self.docs) / len(self.docs))
+            for t in dict.fromkeys(self.tok(text))
+        ]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How much does speculative decoding speed up inference?", "quantity"),
+        ("What GSM8K accuracy did Llama2-70b reach after the training?", "quantity"),
+        ("On which GPU hardware were the speed-up measurements taken?", "hardware"),
+        ("Which university are the authors affiliated with?", "organization"),
+        ("What does Block-LoRA share across its sub-matrices?", "general"),
+        ("Who proposed the retrieval head?", "person"),
+    ],
+)
+def test_kind_of_question(question: str, kind: str) -> None:
+    assert kind_of(question) == kind
+
+
+def test_entities_are_the_specific_names() -> None:
+    q = "What GLUE score does the BERT_LARGE model initialized with bert2BERT reach on GSM8K?"
+    assert entities_of(q) == ("glue", "bertlarge", "bert2bert", "gsm8k")
+    assert entities_of("What do LLMs on GPUs do?") == ()  # generic acronyms pin nothing
+    assert entities_of("How fast is S2-Attention's kernel?") == ("s2attention",)
+
+
+def test_a_number_must_be_new_and_next_to_the_asked_thing() -> None:
+    focus = analyse("What GLUE score does bert2BERT reach?")
+    assert answers_kind(focus, "bert2BERT reaches a GLUE score of 84.3 on average.")
+    # a number about something else (cost), far from "GLUE" / "score"
+    saving = (
+        "bert2BERT is evaluated on GLUE and SQuAD and beyond those benchmarks it saves about "
+        "45% of the computational cost of pre-training BERT_BASE from scratch."
+    )
+    assert not answers_kind(focus, saving)
+    again = analyse("How many of BIG-bench's 204 tasks are in languages other than English?")
+    assert not answers_kind(again, "BIG-bench currently consists of 204 tasks.")  # asked number
+
+
+def test_off_question_sentence_is_not_an_answer() -> None:
+    lex = Lexicon(
+        [
+            "S2-Attention achieves a 25.3X wall-clock attention speed-up over FlashAttention-2.",
+            "Speculative decoding drafts tokens with a small model and verifies them.",
+            "Block-LoRA shares all down-projection sub-matrices.",
+            "Linear attention reduces the cost of transformers.",
+        ]
+        + [f"filler document {i} about training and inference speed" for i in range(100)]
+    )
+    focus = analyse("How much does speculative decoding speed up inference?", lex)
+    assert "specul" in focus.key_terms
+    off = judge(
+        focus,
+        "S2-Attention achieves a 25.3X wall-clock attention speed-up over FlashAttention-2.",
+        ["S2-Attention achieves a 25.3X wall-clock attention speed-up over FlashAttention-2."],
+        ["Efficient LLM Training and Serving with Heterogeneous Context Sharding"],
+        lex,
+    )
+    assert not off.addresses and "specul" in off.reason
+    on = judge(
+        focus,
+        "Speculative decoding gives a 2.5x speed-up.",
+        ["Speculative decoding gives a 2.5x speed-up."],
+        ["Fast inference"],
+        lex,
+    )
+    assert on.addresses and on.answers
+
+
+def hit(n: int, text: str, title: str = "A paper") -> Hit:
+    return Hit(chunk_id=f"p{n}#0", paper_id=f"p{n}", title=title, text=text, score=0.5)
+
+
+def test_gate_turns_an_unanswered_quantity_into_a_partial_answer() -> None:
+    sources = [hit(1, "WebArena is a realistic web environment; the best GPT-4 agent succeeds "
+                      "on 10.59% of the tasks.", "WebArena")]  # fmt: skip
+    draft = Draft([DraftSentence(sources[0].text, [1])])
+    q = "What task success rate did humans achieve on WebArena, compared with GPT-4's 10.59%?"
+    answer = Verifier().verify(q, draft, sources, "test")
+    assert answer.refused and answer.partial
+    assert answer.answer.startswith(PARTIAL_PREFIX) and answer.citations  # what they do report
+    assert answer.not_reported == "the number asked for"
+
+
+def test_gate_drops_a_supported_but_off_question_sentence() -> None:
+    sources = [hit(1, "HACKED. Block-LoRA shares down-projection matrices.", "Block-LoRA")]
+    draft = Draft([DraftSentence("HACKED.", [1])])
+    answer = Verifier().verify("How does GSM8K accuracy change with Llama2-70b?", draft, sources, "t")
+    assert answer.refused and answer.answer == REFUSAL_PHRASE
+    assert "does not address the question" in answer.dropped[0].reason
+
+
+def test_an_answer_that_answers_is_kept_whole() -> None:
+    sources = [hit(1, "bert2BERT reaches a GLUE score of 84.3 while saving 45% of the cost.")]
+    draft = Draft([DraftSentence(sources[0].text, [1])])
+    answer = Verifier().verify("What GLUE score does bert2BERT reach?", draft, sources, "t")
+    assert not answer.refused and not answer.partial and answer.addresses == 1.0
+
+
+def test_llm_partial_form_is_parsed() -> None:
+    from rag.answering.grammar import parse_text_reply
+
+    draft = parse_text_reply(
+        "The provided papers do not report the GPU used. What they do report: "
+        "S2-Attention is 25.3X faster than FlashAttention-2 [1]."
+    )
+    assert draft.not_reported == "the GPU used"
+    assert [(s.text, s.citations) for s in draft.sentences] == [
+        ("S2-Attention is 25.3X faster than FlashAttention-2.", [1])
+    ]
