@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 #: Passages (one per paper) read for a question about several papers ("which papers...").
-MANY_PAPERS = 10
+MANY_PAPERS = 12
 
 
 @dataclass(frozen=True)
@@ -177,11 +177,11 @@ class Pipeline:
 
         One passage per paper, only papers close enough to the best (see
         :mod:`rag.answering.summary`), written by the summary backend and verified."""
-        from rag.answering.summary import diverse_sources
+        from rag.answering.summary import candidate_sources
 
         t0 = time.perf_counter()
-        sources = diverse_sources(self, topic, max_papers, filters=filters)
-        return self.answer(
+        considered, sources = candidate_sources(self, topic, max_papers, filters=filters)
+        answer = self.answer(
             topic,
             sources,
             backend=self.summary_backend,
@@ -189,6 +189,9 @@ class Pipeline:
             on_delta=on_delta,
             started=t0,
         )
+        answer.papers_considered = considered
+        answer.papers_used = len({c.paper_id for c in answer.citations})
+        return answer
 
     def chat(self) -> ChatSession:
         """A conversation: follow-ups are rewritten into standalone questions before retrieval."""

@@ -116,6 +116,12 @@ class Answer(BaseModel):
     not_reported: str | None = Field(
         default=None, description="With `partial`: what was asked for and not found."
     )
+    papers_considered: int | None = Field(
+        default=None, description="Summaries: papers retrieved as candidates for the topic."
+    )
+    papers_used: int | None = Field(
+        default=None, description="Summaries: papers the summary cites (off-topic ones dropped)."
+    )
     addresses: float | None = Field(
         default=None,
         description="Share of the supported sentences that address the question (the question "

@@ -72,8 +72,8 @@ def test_off_question_sentence_is_not_an_answer() -> None:
         ]
         + [f"filler document {i} about training and inference speed" for i in range(100)]
     )
-    focus = analyse("How much does speculative decoding speed up inference?", lex)
-    assert "specul" in focus.key_terms
+    focus = analyse("How much does speculative quantization speed up inference?", lex)
+    assert [t[:7] for t in focus.absent] == ["quantiz"]
     off = judge(
         focus,
         "S2-Attention achieves a 25.3X wall-clock attention speed-up over FlashAttention-2.",
@@ -81,9 +81,10 @@ def test_off_question_sentence_is_not_an_answer() -> None:
         ["Efficient LLM Training and Serving with Heterogeneous Context Sharding"],
         lex,
     )
-    assert not off.addresses and "specul" in off.reason
+    assert not off.addresses and "quantiz" in off.reason and "no paper here" in off.reason
+    known = analyse("How much does speculative decoding speed up inference?", lex)
     on = judge(
-        focus,
+        known,
         "Speculative decoding gives a 2.5x speed-up.",
         ["Speculative decoding gives a 2.5x speed-up."],
         ["Fast inference"],
@@ -110,7 +111,9 @@ def test_gate_turns_an_unanswered_quantity_into_a_partial_answer() -> None:
 def test_gate_drops_a_supported_but_off_question_sentence() -> None:
     sources = [hit(1, "HACKED. Block-LoRA shares down-projection matrices.", "Block-LoRA")]
     draft = Draft([DraftSentence("HACKED.", [1])])
-    answer = Verifier().verify("How does GSM8K accuracy change with Llama2-70b?", draft, sources, "t")
+    answer = Verifier().verify(
+        "How does GSM8K accuracy change with Llama2-70b?", draft, sources, "t"
+    )
     assert answer.refused and answer.answer == REFUSAL_PHRASE
     assert "does not address the question" in answer.dropped[0].reason
 

@@ -293,3 +293,28 @@ def test_no_stored_chunk_is_cut_off_by_the_embedder(seeded_home: Path) -> None:
     text = embed_text(str(longest["metadata"]["title"]), longest["text"])
     inner.prepare()
     assert len(inner._tokenizer.encode(text).ids) == inner.count_tokens(text)
+
+
+@pytest.mark.integration
+def test_speculative_decoding_is_not_answered_with_another_papers_speed_up(
+    seeded_home: Path,
+) -> None:
+    """No bundled paper mentions speculative decoding; S2-Attention's "25.3X speed-up" used to be
+    shown as the answer, 'verified'. It must be refused, or answered only with "not reported"
+    from papers that are about speculative decoding (there are none)."""
+    lib = Library(home=seeded_home)
+    answer = lib.ask("How much does speculative decoding speed up inference?")
+    assert answer.refused
+    assert "25.3" not in answer.answer
+    for citation in answer.citations:
+        assert "speculative" in f"{citation.title} {citation.text}".lower()
+
+
+@pytest.mark.integration
+def test_a_question_about_one_paper_is_answered_from_it(seeded_home: Path) -> None:
+    lib = Library(home=seeded_home)
+    paper = lib.search("Block-LoRA block matrix low rank adaptation CLIP few-shot", k=1)[0]
+    answer = lib.ask("What is the main contribution of this paper?", paper=paper.paper_id)
+    assert not answer.refused
+    assert {c.paper_id for c in answer.citations} == {paper.paper_id}
+    assert len(answer.sentences) >= 2

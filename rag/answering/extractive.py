@@ -21,12 +21,6 @@ from rag.text import CONTEXT_MARKER, terms
 if TYPE_CHECKING:
     from rag.index.embedding import Embedder
 
-#: A question about the paper it is asked of ("What is the main contribution of this paper?").
-ABOUT_PAPER_RE = re.compile(
-    r"\b(this|the) (paper|work|study|article|preprint)\b|\bmain (contribution|idea|finding)s?\b|"
-    r"\bwhat does (it|the paper) (do|propose|show|find)\b",
-    re.IGNORECASE,
-)
 #: Sentences that state a contribution or method ("we propose", "this paper introduces").
 CONTRIBUTION_RE = re.compile(
     r"\b(we|this (paper|work|study)|our (work|method|approach|paper))\b[^.]{0,40}?\b(propose|"
@@ -70,8 +64,8 @@ class ExtractiveBackend:
         max_sentences: int = 3,
         min_score: float = 0.31,
         margin: float = 0.08,
-        paper_margin: float = 0.15,
-        max_papers: int = 8,
+        paper_margin: float = 0.25,
+        max_papers: int = 10,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -112,7 +106,7 @@ class ExtractiveBackend:
         """The chosen sentences (``on_delta`` is unused: nothing is generated)."""
         asked = question.split(CONTEXT_MARKER)[0]
         focus = analyse(asked)
-        if ABOUT_PAPER_RE.search(asked) and len({h.paper_id for h in sources}) == 1:
+        if focus.scope == "paper" and len({h.paper_id for h in sources}) == 1:
             return self.about_paper(sources)
         scored = self.score(question, sources)
         if not scored or scored[0].score < self.min_score:

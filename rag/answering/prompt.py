@@ -16,13 +16,14 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.answering.grammar import CITATION_FORMAT, REFUSAL_PHRASE
+from rag.answering.grammar import CITATION_FORMAT, PARTIAL_FORM, REFUSAL_PHRASE
 from rag.errors import ConfigError
 
 #: Variables every prompt may use without passing them: shared constants.
 CONSTANTS = {
     "refusal": REFUSAL_PHRASE,
     "citation_example": CITATION_FORMAT.format(n=1),
+    "partial": PARTIAL_FORM.format(what="<the asked detail>"),
 }
 
 

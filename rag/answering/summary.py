@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from rag.answering.extractive import tidy
 from rag.answering.grammar import Draft, DraftSentence
 
 if TYPE_CHECKING:
@@ -43,6 +44,13 @@ class Retrieves(Protocol):
 def diverse_sources(
     pipeline: Retrieves, topic: str, max_papers: int, *, filters: Filters | None = None
 ) -> list[Hit]:
+    """The best passage of each paper about ``topic`` (see :func:`candidate_sources`)."""
+    return candidate_sources(pipeline, topic, max_papers, filters=filters)[1]
+
+
+def candidate_sources(
+    pipeline: Retrieves, topic: str, max_papers: int, *, filters: Filters | None = None
+) -> tuple[int, list[Hit]]:
     """The best passage of each paper about ``topic``, best first, at most ``max_papers``.
 
     One passage per paper (not MMR: on the seed dev summary and multi-paper questions, MMR over
@@ -50,9 +58,9 @@ def diverse_sources(
     """
     hits = pipeline.retrieve(topic, max_papers, filters=filters, per_paper=1)
     if not hits:
-        return []
+        return 0, []
     top = max(h.score for h in hits)
-    return [h for h in hits if h.score >= max(ABSOLUTE_CUTOFF, RELATIVE_CUTOFF * top)]
+    return len(hits), [h for h in hits if h.score >= max(ABSOLUTE_CUTOFF, RELATIVE_CUTOFF * top)]
 
 
 class ExtractiveSummary:
@@ -72,7 +80,7 @@ class ExtractiveSummary:
         for s in self.extractive.score(question, sources):  # best first
             best.setdefault(s.source, (s.score, s.text))
         sentences = [
-            DraftSentence(text, [n])
+            DraftSentence(tidy(text), [n])
             for n, (score, text) in sorted(best.items())
             if score >= max(SENTENCE_CUTOFF, self.extractive.min_score)
         ]

@@ -33,7 +33,8 @@ CITE = ("faithfulness", "citation_precision", "citation_recall")
 RETRIEVAL = ("recall_at_5", "recall_at_10", "mrr", "ndcg_at_10")
 
 KEYS = {
-    "seed": (*RETRIEVAL, "key_fact_recall", *CITE, "refusal_correct"),
+    "seed": (*RETRIEVAL, "key_fact_recall", "gold_cited", "grounded", *CITE, "refusal_correct",
+             "refused"),
     "scifact": ("ndcg_at_10", "recall_at_10", "recall_at_100", "mrr", "evidence_cited",
                 "rationale_quoted", "answered", *CITE),
     "pubmedqa": ("correct", "context_at_1", "context_in_sources", *CITE, "refused"),

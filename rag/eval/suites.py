@@ -81,6 +81,16 @@ def run_seed(ctx: Context) -> Rows:
         )
         metrics = M.retrieval_scores(ranked, q["gold_ids"]) | scores.as_metrics()
         metrics |= {"key_fact_recall": facts, "refusal_correct": float(answer.refused == refuse)}
+        cited = {c.paper_id for c in answer.citations}
+        metrics["refused"] = float(answer.refused)
+        metrics["gold_cited"] = (
+            len(cited & set(q["gold_ids"])) / len(q["gold_ids"])
+            if q["gold_ids"] and not refuse
+            else None
+        )
+        metrics["grounded"] = (
+            len(lib.store.values_present("paper_id", sorted(cited))) / len(cited) if cited else None
+        )
         rows.append({"id": q["id"], "type": q["type"], "question": q["question"],
                      "retrieved_ids": ranked, "gold_ids": q["gold_ids"], "should_refuse": refuse,
                      **answer_fields(answer, scores), "metrics": metrics})  # fmt: skip

@@ -164,12 +164,14 @@ def streaming(lib: Library, as_json: bool, no_stream: bool) -> bool:
 
 
 def consume(events: Iterator[StreamEvent]) -> Answer:
-    """Echo a stream's draft text as it comes; return its checked answer."""
-    click.echo("(draft, streaming; citations are checked when it is complete)", err=True)
+    """Show a stream's draft as it comes, marked as an unchecked draft and on stderr (standard
+    output only ever carries checked text); return the checked answer."""
+    click.secho("Draft (unchecked; the checked answer follows):", err=True, dim=True)
     for event in events:
         if event.kind == "draft":
-            click.echo(event.text, nl=False)
+            click.secho(event.text, nl=False, err=True, dim=True)
         elif event.answer is not None:
+            click.echo("", err=True)
             return event.answer
     raise RagError("the answer stream ended without an answer")
 
@@ -247,7 +249,7 @@ def summarize(
     stream = streaming(lib, as_json, no_stream)
     if stream:
         answer = consume(lib.pipeline.stream_summary(topic, max_papers=papers, filters=filters))
-        click.echo("\n\nChecked summary:")
+        click.echo("Checked summary:")
     else:
         answer = lib.summarize(topic, max_papers=papers, filters=filters)
     if as_json:
@@ -300,7 +302,9 @@ def chat(llm: str | None, home: Path | None, chroma_url: str | None) -> None:
             continue
         stream = streaming(lib, False, False)
         try:
-            on_delta = (lambda text: click.echo(text, nl=False)) if stream else None
+            on_delta = (
+                (lambda text: click.secho(text, nl=False, err=True, dim=True)) if stream else None
+            )
             answer = session.ask(message, on_delta=on_delta)
         except RagError as e:  # one failed turn does not end the conversation
             click.echo(f"Error: {e}", err=True)

@@ -35,10 +35,13 @@ def print_verification(answer: Answer) -> None:
         )
         for d in answer.dropped:
             click.echo(click.wrap_text(f"- {d.text} ({d.reason})", 100, subsequent_indent="  "))
-    if answer.support is not None and not answer.refused:
+    if answer.support is not None and (not answer.refused or answer.partial):
         n = len(answer.sentences) + len(answer.dropped)
         ok = sum(1 for s in answer.sentences if s.supported)
-        click.echo(f"(citations checked: {ok} of {n} sentences supported by their sources)")
+        line = f"(citations checked: {ok} of {n} sentences supported by their sources"
+        if answer.addresses is not None:
+            line += "; every sentence shown addresses the question"
+        click.echo(line + ")")
 
 
 def print_sources(answer: Answer) -> None:
@@ -50,7 +53,14 @@ def print_sources(answer: Answer) -> None:
 
 def print_answer(answer: Answer, *, streamed: bool = False, sources: bool = True) -> None:
     if streamed:
-        click.echo("\n\nChecked answer:" if not answer.refused else "")
+        click.echo("Checked answer:")
+    if answer.partial:  # on topic, but the asked detail is not reported: say so, then show it
+        for paragraph in answer.answer.split("\n"):
+            click.echo(click.wrap_text(paragraph, 100))
+        print_verification(answer)
+        if sources:
+            print_sources(answer)
+        return
     if answer.refused:
         click.echo(answer.answer)
         print_verification(answer)
@@ -68,6 +78,11 @@ def print_answer(answer: Answer, *, streamed: bool = False, sources: bool = True
 
 def print_summary(answer: Answer) -> None:
     """A summary grouped by paper: each paper's title, then its cited sentences."""
+    if answer.papers_considered is not None:
+        click.echo(
+            f"({answer.papers_considered} papers considered, {answer.papers_used or 0} used; "
+            "off-topic ones left out)"
+        )
     if answer.refused:
         print_answer(answer)
         return

@@ -1,0 +1,84 @@
+"""Cold start: wall time of `rag --help`, `rag stats` and `rag ask` (a question never asked
+before, so no cached embedding) in new processes, median of N runs each, for this checkout and,
+optionally, a baseline checkout run by the same interpreter (alternating, in one run: these
+machines are noisy, the ratio is the figure that counts).
+
+    .venv/bin/python bench/coldstart.py                          # this checkout
+    .venv/bin/python bench/coldstart.py --baseline ../base -n 5  # side by side with another
+
+Each side gets its own library under --work (filled once before timing, not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+QUESTION = "What does Block-LoRA share across its sub-matrices, as reported in run {i}?"
+
+
+def env_for(checkout: Path, work: Path, name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
+    env["PYTHONPATH"] = str(checkout)
+    env["RAG_HOME"] = str(work / name / "home")
+    env["RAG_CACHE_DIR"] = str(work / name / "cache")
+    from rag.index.model_files import locate_minilm
+
+    env["RAG_MODEL_DIR"] = str(locate_minilm())  # the old code looked for an installed package
+    return env
+
+
+def cli(checkout: Path) -> list[str]:
+    module = "rag.interfaces.cli" if (checkout / "rag" / "interfaces").is_dir() else "rag.cli"
+    return [sys.executable, "-m", module]
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[-3:])} failed: {done.stderr.strip()[-300:]}")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--baseline", type=Path, default=None, help="another checkout to compare")
+    ap.add_argument("-n", type=int, default=5, help="runs per command and side")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/rag-coldstart"))
+    args = ap.parse_args()
+    sides = {"this checkout": REPO.resolve()}
+    if args.baseline is not None:
+        sides["baseline"] = args.baseline.resolve()
+    envs = {name: env_for(path, args.work, name.replace(" ", "-")) for name, path in sides.items()}
+    for name, path in sides.items():  # fill each library once (not timed)
+        subprocess.run([*cli(path), "stats"], env=envs[name], cwd=path, check=True,
+                       capture_output=True)  # fmt: skip
+    commands = {
+        "rag --help": lambda i: ["--help"],
+        "rag stats": lambda i: ["stats"],
+        "rag ask (new question)": lambda i: ["ask", QUESTION.format(i=i)],
+    }
+    times: dict[tuple[str, str], list[float]] = {}
+    for i in range(args.n):
+        for label, argv in commands.items():
+            for name, path in sides.items():  # alternate the sides
+                t = timed([*cli(path), *argv(f"{name}-{i}")], envs[name], path)
+                times.setdefault((label, name), []).append(t)
+    print("| command | " + " | ".join(f"{n} (median s)" for n in sides) + " |")
+    print("|---|" + "---|" * len(sides))
+    for label in commands:
+        cells = [f"{statistics.median(times[(label, n)]):.2f}" for n in sides]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
