@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.errors import BackendError, ConfigError, RagError
@@ -54,7 +55,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=code)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
+        assert isinstance(exc, StarletteHTTPException)
         kind = "not_found" if exc.status_code == 404 else "http_error"
         body = error_body(str(exc.detail), kind, exc.status_code)
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
@@ -72,9 +73,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(message, "internal_error", 500), status_code=500)
 
     app.add_exception_handler(RagError, on_rag_error)
-    app.add_exception_handler(HTTPException, on_http)
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_invalid)
     app.add_exception_handler(Exception, on_unexpected)
