@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import signal
+import sys
+import threading
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
@@ -124,4 +127,8 @@ def serve(lib: Library, host: str = "127.0.0.1", port: int = 8000, **uvicorn_opt
         timeout_graceful_shutdown=uvicorn_options.pop("timeout_graceful_shutdown", None),
         **uvicorn_options,
     )
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to the handler that
+        # was there before: make that a clean exit (status 0) instead of death by signal.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.Server(config).run()
