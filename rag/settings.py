@@ -186,6 +186,26 @@ class Settings(BaseSettings):
     debug: bool = Field(
         default=False, description="Show the traceback of unexpected errors (the CLI's last line)."
     )
+    log: bool = Field(
+        default=True,
+        description="Record every ask, summarize and chat turn (CLI, server, MCP) in the question "
+        "log HOME/questions.sqlite3 (read it with `rag logs`); false turns it off.",
+    )
+    server_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token `rag serve` requires on every route (needed to bind anything "
+        "but 127.0.0.1/localhost; optional there).",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="`rag serve`: comma-separated origins allowed by CORS (empty: CORS off).",
+    )
+    max_request_kb: int = Field(
+        default=256, ge=1, description="`rag serve`: largest JSON request body, in KiB."
+    )
+    max_upload_mb: int = Field(
+        default=20, ge=1, description="`rag serve`: largest file POST /ingest accepts, in MiB."
+    )
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

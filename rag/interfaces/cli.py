@@ -6,85 +6,25 @@ Exit codes: 0 success, 1 user error (one line on stderr, no traceback), 2 usage 
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from rag.errors import RagError
+from rag.interfaces.chat_cli import chat
+from rag.interfaces.cli_common import (
+    consume,
+    dump,
+    filter_options,
+    library_options,
+    make_filters,
+    open_for_reading,
+    open_library,
+    read_stdin_lines,
+    streaming,
+)
 from rag.interfaces.exit import exit_on_error
-from rag.interfaces.render import answer_json, hit_json, print_answer, print_sources, print_summary
-
-if TYPE_CHECKING:
-    from rag.index.filters import Filters
-    from rag.library import Library
-    from rag.pipeline import StreamEvent
-    from rag.schema import Answer
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def library_options(func: F) -> F:
-    func = click.option(
-        "--chroma-url", default=None, help="Use a Chroma server (http://host:port)."
-    )(func)
-    func = click.option(
-        "--home",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Library data directory (default: $RAG_HOME or a per-user folder).",
-    )(func)
-    return func
-
-
-def filter_options(func: F) -> F:
-    """--year / --source / --paper: restrict retrieval to some papers."""
-    func = click.option(
-        "--paper",
-        "paper_ids",
-        multiple=True,
-        metavar="ID",
-        help="Only this paper (repeatable).",
-    )(func)
-    func = click.option(
-        "--source",
-        "sources",
-        multiple=True,
-        metavar="NAME",
-        help="Only papers from this input file name, e.g. papers.jsonl (repeatable).",
-    )(func)
-    func = click.option(
-        "--year",
-        default=None,
-        metavar="RANGE",
-        help="Only papers from these years: 2023, 2023..2024, 2023.. or ..2024.",
-    )(func)
-    return func
-
-
-def make_filters(
-    lib: Library, year: str | None, sources: tuple[str, ...], paper_ids: tuple[str, ...]
-) -> Filters | None:
-    return lib.filters(year=year, source=list(sources) or None, paper=list(paper_ids) or None)
-
-
-def open_library(home: Path | None, chroma_url: str | None, **overrides: Any) -> Library:
-    from rag.library import Library
-
-    return Library(home=home, chroma_url=chroma_url, **overrides)
-
-
-def read_stdin_lines() -> Iterator[str]:
-    for line in sys.stdin:
-        if line.strip():
-            yield line.strip()
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+from rag.interfaces.question_log import log_answer
+from rag.interfaces.render import answer_json, hit_json, print_answer, print_summary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -158,31 +98,6 @@ def search(
         click.echo(click.wrap_text(hit.text, 100, initial_indent="    ", subsequent_indent="    "))
 
 
-def streaming(lib: Library, as_json: bool, no_stream: bool) -> bool:
-    """Stream LLM text to a terminal (never in JSON mode or into a pipe)."""
-    return not (as_json or no_stream or lib.settings.llm == "extractive" or not sys.stdout.isatty())
-
-
-def consume(events: Iterator[StreamEvent]) -> Answer:
-    """Show a stream's draft as it comes, marked as an unchecked draft and on stderr (standard
-    output only ever carries checked text); return the checked answer."""
-    click.secho("Draft (unchecked; the checked answer follows):", err=True, dim=True)
-    for event in events:
-        if event.kind == "draft":
-            click.secho(event.text, nl=False, err=True, dim=True)
-        elif event.answer is not None:
-            click.echo("", err=True)
-            return event.answer
-    raise RagError("the answer stream ended without an answer")
-
-
-def open_for_reading(home: Path | None, chroma_url: str | None, **overrides: Any) -> Library:
-    """The library, filled from the bundled papers first if it is empty (and seeding is on)."""
-    lib = open_library(home, chroma_url, **overrides)
-    lib.seed()
-    return lib
-
-
 @cli.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
@@ -209,13 +124,16 @@ def ask(
     filters = make_filters(lib, year, sources, paper_ids)
     if question == "-":
         for line in read_stdin_lines():
-            click.echo(dump(answer_json(lib.ask(line, filters=filters))))
+            answer = lib.ask(line, filters=filters)
+            log_answer(lib.settings, answer, via="cli", kind="ask")
+            click.echo(dump(answer_json(answer)))
         return
     stream = streaming(lib, as_json, no_stream)
     if stream:
         answer = consume(lib.pipeline.stream(question, filters=filters))
     else:
         answer = lib.ask(question, filters=filters)
+    log_answer(lib.settings, answer, via="cli", kind="ask")
     if as_json:
         click.echo(dump(answer_json(answer)))
     else:
@@ -252,69 +170,11 @@ def summarize(
         click.echo("Checked summary:")
     else:
         answer = lib.summarize(topic, max_papers=papers, filters=filters)
+    log_answer(lib.settings, answer, via="cli", kind="summarize")
     if as_json:
         click.echo(dump(answer_json(answer)))
         return
     print_summary(answer)
-
-
-CHAT_HELP = "Commands: /sources  /reset  /exit  (/help shows this)"
-
-
-@cli.command()
-@click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
-@library_options
-@exit_on_error
-def chat(llm: str | None, home: Path | None, chroma_url: str | None) -> None:
-    """Talk with the papers; follow-up questions keep their context."""
-    lib = open_for_reading(home, chroma_url, llm=llm)
-    session = lib.chat()
-    interactive = sys.stdin.isatty()
-    if interactive:
-        click.echo(f"Chatting with {lib.store.location}. {CHAT_HELP}")
-    while True:
-        try:
-            message = input("you> " if interactive else "").strip()
-        except EOFError:
-            break
-        if not message:
-            continue
-        if not interactive:
-            click.echo(f"you> {message}")
-        if message in ("/exit", "/quit"):
-            break
-        if message == "/help":
-            click.echo(CHAT_HELP)
-            continue
-        if message == "/reset":
-            session.reset()
-            click.echo("(history cleared)")
-            continue
-        if message == "/sources":
-            last = session.last
-            if last is None or not last.answer.citations:
-                click.echo("(no sources yet)")
-            else:
-                print_sources(last.answer)
-            continue
-        if message.startswith("/"):
-            click.echo(f"Unknown command {message}. {CHAT_HELP}")
-            continue
-        stream = streaming(lib, False, False)
-        try:
-            on_delta = (
-                (lambda text: click.secho(text, nl=False, err=True, dim=True)) if stream else None
-            )
-            answer = session.ask(message, on_delta=on_delta)
-        except RagError as e:  # one failed turn does not end the conversation
-            click.echo(f"Error: {e}", err=True)
-            continue
-        last = session.last
-        if last is not None and last.standalone != message:
-            click.echo(f"(searched for: {last.standalone})")
-        print_answer(answer, streamed=stream, sources=False)
-        if answer.citations:
-            click.echo("Sources: " + "; ".join(f"[{c.n}] {c.title}" for c in answer.citations))
 
 
 @cli.command()
@@ -354,15 +214,16 @@ def setup(model_only: bool, home: Path | None, chroma_url: str | None) -> None:
     )
 
 
-def _register_eval() -> None:
-    from rag.interfaces.eval_cli import (
-        eval_cmd,  # light: click only; the harness is imported when run
-    )
+def _register() -> None:
+    # light: click only; servers and the eval harness are imported when run
+    from rag.interfaces.eval_cli import eval_cmd
+    from rag.interfaces.server_cli import logs, mcp, serve
 
-    cli.add_command(eval_cmd)
+    for command in (chat, eval_cmd, serve, mcp, logs):
+        cli.add_command(command)
 
 
-_register_eval()
+_register()
 
 
 def main() -> None:

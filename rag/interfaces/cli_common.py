@@ -1,0 +1,107 @@
+"""Helpers shared by the ``rag`` commands: library and filter options, opening a library,
+streaming a draft to the terminal, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from rag.index.filters import Filters
+    from rag.library import Library
+    from rag.pipeline import StreamEvent
+    from rag.schema import Answer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def library_options(func: F) -> F:
+    func = click.option(
+        "--chroma-url", default=None, help="Use a Chroma server (http://host:port)."
+    )(func)
+    func = click.option(
+        "--home",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Library data directory (default: $RAG_HOME or a per-user folder).",
+    )(func)
+    return func
+
+
+def filter_options(func: F) -> F:
+    """--year / --source / --paper: restrict retrieval to some papers."""
+    func = click.option(
+        "--paper",
+        "paper_ids",
+        multiple=True,
+        metavar="ID",
+        help="Only this paper (repeatable).",
+    )(func)
+    func = click.option(
+        "--source",
+        "sources",
+        multiple=True,
+        metavar="NAME",
+        help="Only papers from this input file name, e.g. papers.jsonl (repeatable).",
+    )(func)
+    func = click.option(
+        "--year",
+        default=None,
+        metavar="RANGE",
+        help="Only papers from these years: 2023, 2023..2024, 2023.. or ..2024.",
+    )(func)
+    return func
+
+
+def make_filters(
+    lib: Library, year: str | None, sources: tuple[str, ...], paper_ids: tuple[str, ...]
+) -> Filters | None:
+    return lib.filters(year=year, source=list(sources) or None, paper=list(paper_ids) or None)
+
+
+def open_library(home: Path | None, chroma_url: str | None, **overrides: Any) -> Library:
+    from rag.library import Library
+
+    return Library(home=home, chroma_url=chroma_url, **overrides)
+
+
+def read_stdin_lines() -> Iterator[str]:
+    for line in sys.stdin:
+        if line.strip():
+            yield line.strip()
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def streaming(lib: Library, as_json: bool, no_stream: bool) -> bool:
+    """Stream LLM text to a terminal (never in JSON mode or into a pipe)."""
+    return not (as_json or no_stream or lib.settings.llm == "extractive" or not sys.stdout.isatty())
+
+
+def consume(events: Iterator[StreamEvent]) -> Answer:
+    """Show a stream's draft as it comes, marked as an unchecked draft and on stderr (standard
+    output only ever carries checked text); return the checked answer."""
+    click.secho("Draft (unchecked; the checked answer follows):", err=True, dim=True)
+    for event in events:
+        if event.kind == "draft":
+            click.secho(event.text, nl=False, err=True, dim=True)
+        elif event.answer is not None:
+            click.echo("", err=True)
+            return event.answer
+    raise RagError("the answer stream ended without an answer")
+
+
+def open_for_reading(home: Path | None, chroma_url: str | None, **overrides: Any) -> Library:
+    """The library, filled from the bundled papers first if it is empty (and seeding is on)."""
+    lib = open_library(home, chroma_url, **overrides)
+    lib.seed()
+    return lib
