@@ -12,7 +12,7 @@ is shown.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rag.answering.grammar import (
     REFUSAL_PHRASE,
@@ -21,7 +21,15 @@ from rag.answering.grammar import (
     check_citations,
     format_citations,
 )
-from rag.schema import Answer, AnswerSentence, Citation, DroppedSentence, Hit, NearPaper
+from rag.schema import (
+    Answer,
+    AnswerSentence,
+    Citation,
+    DroppedSentence,
+    Hit,
+    NearPaper,
+    bib_fields,
+)
 
 if TYPE_CHECKING:
     from rag.answering.support import SupportScorer
@@ -136,6 +144,7 @@ def finalize(
             title=sources[old - 1].title,
             chunk_id=sources[old - 1].chunk_id,
             text=sources[old - 1].text,
+            **citation_fields(sources[old - 1].metadata),
         )
         for old, new in renumber.items()
     ]
@@ -151,6 +160,12 @@ def finalize(
         citations=citations,
         **common,  # type: ignore[arg-type]
     )
+
+
+def citation_fields(meta: dict[str, object]) -> dict[str, Any]:
+    """The bibliographic fields and page a citation carries, from its chunk's metadata."""
+    page = meta.get("page")
+    return {**bib_fields(meta), "page": page if isinstance(page, int) else None}
 
 
 def nearest_papers(sources: list[Hit], k: int = 3) -> list[NearPaper]:

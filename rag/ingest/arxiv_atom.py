@@ -33,7 +33,9 @@ def parse(path: Path, lines: list[str]) -> Iterator[Item]:
 def _entry_paper(path: Path, line: int, entry: ET.Element) -> Paper:
     abs_url = text_of(entry.find("a:id", NS))
     if "api/errors" in abs_url:
-        raise InputError(f"arXiv API error: {text_of(entry.find('a:summary', NS))}", where=f"{path}:{line}")
+        raise InputError(
+            f"arXiv API error: {text_of(entry.find('a:summary', NS))}", where=f"{path}:{line}"
+        )
     return make_paper(
         path,
         line,

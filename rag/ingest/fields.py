@@ -77,6 +77,8 @@ def person(name: str) -> str:
     parts = name.split()
     if len(parts) == 1:
         return name
+    if re.fullmatch(r"(?:[A-Z]\.-?)+", parts[-1]):  # "Gu A." (Scopus, Web of Science)
+        return f"{' '.join(parts[:-1])}, {parts[-1]}"
     particles = {"van", "von", "de", "der", "da", "di", "le", "la", "del"}
     i = len(parts) - 1
     while i > 1 and parts[i - 1].lower() in particles:
@@ -90,7 +92,7 @@ def family(name: str) -> str:
 
 
 def short_authors(authors: list[str]) -> str:
-    """"Vaswani", "Vaswani and Shazeer" or "Vaswani et al."."""
+    """ "Vaswani", "Vaswani and Shazeer" or "Vaswani et al."."""
     if not authors:
         return ""
     if len(authors) == 1:
@@ -111,7 +113,9 @@ _SYMBOLS = {
     "ss": "ß", "o": "ø", "O": "Ø", "ae": "æ", "AE": "Æ", "aa": "å", "AA": "Å", "l": "ł",
     "L": "Ł", "i": "ı", "oe": "œ", "OE": "Œ", "&": "&", "%": "%", "_": "_", "#": "#", "$": "$",
 }  # fmt: skip
-_ACCENT_RE = re.compile(r"\\([`'^\"~=.]|[uvHckr](?=[\s{]))\s*(?:\{\s*(\\?[A-Za-z])\s*\}|(\\?[A-Za-z]))")
+_ACCENT_RE = re.compile(
+    r"\\([`'^\"~=.]|[uvHckr](?=[\s{]))\s*(?:\{\s*(\\?[A-Za-z])\s*\}|(\\?[A-Za-z]))"
+)
 _SYMBOL_RE = re.compile(r"\\(ss|ae|AE|aa|AA|oe|OE|[oOlLi]|[&%_#$])(?![A-Za-z])\s?")
 
 

@@ -79,8 +79,7 @@ class Merger:
                 (
                     s
                     for k in identity_keys(paper)
-                    if (s := self._slot.get(k)) is not None
-                    and not conflict(self.papers[s], paper)
+                    if (s := self._slot.get(k)) is not None and not conflict(self.papers[s], paper)
                 ),
                 None,
             )

@@ -40,7 +40,9 @@ def parse(path: Path, lines: list[str]) -> Iterator[Item]:
         elif raw.startswith(" ") and last:
             record[last][-1] += " " + raw.strip()
         else:
-            yield InputError("expected 'TAG - value' or an indented continuation", where=f"{path}:{n}")
+            yield InputError(
+                "expected 'TAG - value' or an indented continuation", where=f"{path}:{n}"
+            )
     if not found:
         raise InputError("no MEDLINE records (PMID- ...) found", where=f"{path}:1")
 

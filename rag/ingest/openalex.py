@@ -48,11 +48,13 @@ def _venue(work: dict[str, Any]) -> str | None:
 def _work_paper(path: Path, line: int, work: Any) -> Paper:
     if not isinstance(work, dict):
         raise InputError("OpenAlex work is not a JSON object", where=f"{path}:{line}")
-    ids = work.get("ids") if isinstance(work.get("ids"), dict) else {}
+    ids: dict[str, Any] = work["ids"] if isinstance(work.get("ids"), dict) else {}
     authors = [
         person(str(a["author"]["display_name"]))
         for a in work.get("authorships") or []
-        if isinstance(a, dict) and isinstance(a.get("author"), dict) and a["author"].get("display_name")
+        if isinstance(a, dict)
+        and isinstance(a.get("author"), dict)
+        and a["author"].get("display_name")
     ]
     urls = [
         str(loc.get("landing_page_url") or "")

@@ -94,7 +94,7 @@ def _pdf_paper(path: Path) -> Item:
         if reader.is_encrypted:
             return InputError("PDF is encrypted: decrypt it first", where=f"{path}:1")
         pages = [_page_lines(p) for p in reader.pages]
-        info = reader.metadata or {}
+        info: dict[str, Any] = dict(reader.metadata or {})
     except (PdfReadError, OSError, ValueError, KeyError) as e:
         return InputError(f"not a readable PDF ({e})", where=f"{path}:1")
     if not any(line.strip() for page_lines, _ in pages for line in page_lines):
@@ -107,38 +107,43 @@ def _pdf_paper(path: Path) -> Item:
     abstract: list[str] = []
     sections: list[Section] = []
     heading = ""
+    buffer: list[str] = []
+
+    def flush(page: int) -> None:
+        sentences = split_sentences(clean_text(_join(buffer)))
+        if sentences and heading.lower() == "abstract":
+            abstract.extend(sentences)
+        elif sentences:
+            sections.append(Section(heading=heading, page=page, sentences=sentences))
+        buffer.clear()
+
+    ended = False
     for number, (page_lines, _) in enumerate(pages, start=1):
-        buffer: list[str] = []
-
-        def flush(buffer: list[str] = buffer, page: int = number) -> None:
-            sentences = split_sentences(clean_text(_join(buffer)))
-            if sentences and heading.lower() == "abstract":
-                abstract.extend(sentences)
-            elif sentences:
-                sections.append(Section(heading=heading, page=page, sentences=sentences))
-            buffer.clear()
-
         for line in page_lines:
             if number == 1 and title and clean_text(line) and clean_text(line) in title:
                 continue  # the title's own lines
+            if re.match(r"^arXiv:\d{4}\.\d", line.strip()):
+                continue  # the arXiv stamp in the margin
             found = heading_of(line)
             if found:
-                flush()
+                flush(number)
                 heading = found
-                if heading.lower().lstrip("0123456789. ") in _END:
+                ended = heading.lower().lstrip("0123456789. ") in _END
+                if ended:
                     break
             else:
                 buffer.append(line)
-        else:
-            flush()
-            continue
-        break
+        flush(number)
+        if ended:
+            break
     first_page = " ".join(pages[0][0])
     arxiv = re.search(r"arXiv:\s*(\d{4}\.\d{4,5})", first_page)
     found_doi = re.search(r"\b(?:doi[:\s]*|doi\.org/)(10\.\d{4,9}/\S+)", first_page, re.IGNORECASE)
     authors = text_or_none(info.get("/Author"))
     if not title:
-        return InputError("no title found in the PDF (no larger type, no Title metadata)", where=f"{path}:1")
+        return InputError(
+            "no title found in the PDF (no larger type, no Title metadata)", where=f"{path}:1"
+        )
     try:
         return make_paper(
             path,

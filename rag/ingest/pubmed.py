@@ -23,7 +23,9 @@ def parse(path: Path, lines: list[str]) -> Iterator[Item]:
     articles = [root] if root.tag == "PubmedArticle" else root.findall("PubmedArticle")
     if not articles:
         raise InputError("no <PubmedArticle> records found", where=f"{path}:1")
-    for line, article in zip(record_lines(lines, "PubmedArticle", len(articles)), articles, strict=True):
+    for line, article in zip(
+        record_lines(lines, "PubmedArticle", len(articles)), articles, strict=True
+    ):
         yield guard(path, line, _article_paper, article)
 
 
@@ -57,7 +59,11 @@ def _article_paper(path: Path, line: int, article: ET.Element) -> Paper:
         (text_of(e) for e in art.findall("ELocationID") if e.get("EIdType") == "doi"),
         None,
     ) or next(
-        (text_of(e) for e in article.findall("PubmedData/ArticleIdList/ArticleId") if e.get("IdType") == "doi"),
+        (
+            text_of(e)
+            for e in article.findall("PubmedData/ArticleIdList/ArticleId")
+            if e.get("IdType") == "doi"
+        ),
         None,
     )
     pmid = text_of(cit.find("PMID"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +38,14 @@ def paper_id_for_title(title: str) -> str:
 
 
 def content_hash(paper: Paper) -> str:
-    """Changes when the title or abstract changes: a changed abstract replaces its chunks."""
-    return hashlib.sha1(f"{paper.title}\n{paper.text}".encode()).hexdigest()[:16]
+    """Changes when the title, text or bibliographic metadata change: a changed paper replaces
+    its chunks (papers without metadata hash as they always did)."""
+    meta = paper.model_dump(include=META_FIELDS, exclude_none=True, exclude_defaults=True)
+    tail = "\n" + json.dumps(meta, sort_keys=True, ensure_ascii=False) if meta else ""
+    return hashlib.sha1(f"{paper.title}\n{paper.text}{tail}".encode()).hexdigest()[:16]
+
+
+META_FIELDS = {"authors", "year", "venue", "doi", "url", "arxiv_id", "pmid", "extra"}
 
 
 # --- shared by the readers ---------------------------------------------------------------
@@ -129,10 +136,7 @@ def make_paper(
         "arxiv_id": norm_arxiv(extra.get("arxiv_id")),
         "pmid": norm_pmid(extra.get("pmid")),
     }
-    if given_id is not None:
-        paper_id = str(given_id).strip()
-    else:
-        paper_id = identity_id(title, **ids)
+    paper_id = str(given_id).strip() if given_id is not None else identity_id(title, **ids)
     if not paper_id:
         raise InputError("field 'id' is empty", where=where)
     meta = {str(k): str(v) for k, v in (extra.get("meta") or {}).items() if v not in (None, "")}
@@ -149,7 +153,9 @@ def make_paper(
         venue=text_or_none(extra.get("venue")),
         sections=sections or [],
         extra=meta,
-        **ids,
+        doi=ids["doi"],
+        arxiv_id=ids["arxiv_id"],
+        pmid=ids["pmid"],
     )
 
 

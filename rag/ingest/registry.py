@@ -68,7 +68,9 @@ FORMATS: dict[str, Format] = {
         Format("pubmed-xml", (".xml",), pubmed.parse, pubmed.sniff),
         Format("medline", (".nbib", ".medline"), medline.parse, medline.sniff),
         Format("openalex", (".json", ".jsonl"), openalex.parse, openalex.sniff),
-        Format("semantic-scholar", (".json", ".jsonl"), semantic_scholar.parse, semantic_scholar.sniff),
+        Format(
+            "semantic-scholar", (".json", ".jsonl"), semantic_scholar.parse, semantic_scholar.sniff
+        ),
         Format("arxiv-atom", (".xml", ".atom"), arxiv_atom.parse, arxiv_atom.sniff),
         Format("pdf", (".pdf",), pdf.parse, pdf.sniff, binary=True),
     )

@@ -30,9 +30,11 @@ def parse(path: Path, lines: list[str]) -> Iterator[Item]:
         raise InputError("no RIS records (TY  - ...) found", where=f"{path}:1")
     ends = sum(1 for line in lines if re.match(r"^ER  -", line))
     if ends < len(starts):
-        raise InputError("RIS record without its closing 'ER  -' line", where=f"{path}:{starts[-1]}")
+        raise InputError(
+            "RIS record without its closing 'ER  -' line", where=f"{path}:{starts[-1]}"
+        )
     try:
-        records: list[dict[str, Any]] = rispy.loads(text, skip_unknown_tags=False, strict=False)
+        records: list[dict[str, Any]] = rispy.loads(text)
     except Exception as e:
         raise InputError(f"cannot parse RIS: {e}", where=f"{path}:1") from None
     if len(records) != len(starts):

@@ -28,10 +28,12 @@ def parse(path: Path, lines: list[str]) -> Iterator[Item]:
 def _paper(path: Path, line: int, obj: Any) -> Paper:
     if not isinstance(obj, dict):
         raise InputError("Semantic Scholar paper is not a JSON object", where=f"{path}:{line}")
-    ext = obj.get("externalIds") if isinstance(obj.get("externalIds"), dict) else {}
-    journal = obj.get("journal") if isinstance(obj.get("journal"), dict) else {}
+    ext: dict[str, Any] = obj["externalIds"] if isinstance(obj.get("externalIds"), dict) else {}
+    journal: dict[str, Any] = obj["journal"] if isinstance(obj.get("journal"), dict) else {}
     authors = [
-        person(str(a["name"])) for a in obj.get("authors") or [] if isinstance(a, dict) and a.get("name")
+        person(str(a["name"]))
+        for a in obj.get("authors") or []
+        if isinstance(a, dict) and a.get("name")
     ]
     return make_paper(
         path,

@@ -6,6 +6,7 @@ title", "DOI", "Url"...); every other column is kept in the paper's ``extra`` me
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +48,7 @@ def parse(path: Path, lines: list[str]) -> Iterator[Item]:
     else:
         delimiter = max(",\t;", key=header.count)
     # csv needs the raw text: a quoted cell may span lines (multi-line abstracts).
-    reader = csv.reader(["\n".join([header, *lines[1:]])][0].splitlines(keepends=True), delimiter=delimiter)
+    reader = csv.reader(io.StringIO("\n".join([header, *lines[1:]])), delimiter=delimiter)
     try:
         rows = list(reader)
     except csv.Error as e:
@@ -85,7 +86,9 @@ def _authors(cell: str) -> list[str]:
     return [person(p) for p in parts if p.strip()]
 
 
-def _row_paper(path: Path, line: int, names: list[str], mapped: dict[str, int], row: list[str]) -> Paper:
+def _row_paper(
+    path: Path, line: int, names: list[str], mapped: dict[str, int], row: list[str]
+) -> Paper:
     def get(field: str) -> str | None:
         i = mapped.get(field)
         return row[i].strip() or None if i is not None else None

@@ -6,85 +6,43 @@ Exit codes: 0 success, 1 user error (one line on stderr, no traceback), 2 usage 
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from rag.errors import RagError
 from rag.interfaces.exit import exit_on_error
-from rag.interfaces.render import answer_json, hit_json, print_answer, print_sources, print_summary
+from rag.interfaces.library_cli import write_outputs
+from rag.interfaces.options import (
+    dump,
+    filter_options,
+    library_options,
+    make_filters,
+    open_library,
+)
+from rag.interfaces.render import (
+    answer_json,
+    cite_line,
+    hit_json,
+    print_answer,
+    print_sources,
+    print_summary,
+    source_label,
+)
 
 if TYPE_CHECKING:
-    from rag.index.filters import Filters
     from rag.library import Library
     from rag.pipeline import StreamEvent
     from rag.schema import Answer
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def library_options(func: F) -> F:
-    func = click.option(
-        "--chroma-url", default=None, help="Use a Chroma server (http://host:port)."
-    )(func)
-    func = click.option(
-        "--home",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Library data directory (default: $RAG_HOME or a per-user folder).",
-    )(func)
-    return func
-
-
-def filter_options(func: F) -> F:
-    """--year / --source / --paper: restrict retrieval to some papers."""
-    func = click.option(
-        "--paper",
-        "paper_ids",
-        multiple=True,
-        metavar="ID",
-        help="Only this paper (repeatable).",
-    )(func)
-    func = click.option(
-        "--source",
-        "sources",
-        multiple=True,
-        metavar="NAME",
-        help="Only papers from this input file name, e.g. papers.jsonl (repeatable).",
-    )(func)
-    func = click.option(
-        "--year",
-        default=None,
-        metavar="RANGE",
-        help="Only papers from these years: 2023, 2023..2024, 2023.. or ..2024.",
-    )(func)
-    return func
-
-
-def make_filters(
-    lib: Library, year: str | None, sources: tuple[str, ...], paper_ids: tuple[str, ...]
-) -> Filters | None:
-    return lib.filters(year=year, source=list(sources) or None, paper=list(paper_ids) or None)
-
-
-def open_library(home: Path | None, chroma_url: str | None, **overrides: Any) -> Library:
-    from rag.library import Library
-
-    return Library(home=home, chroma_url=chroma_url, **overrides)
 
 
 def read_stdin_lines() -> Iterator[str]:
     for line in sys.stdin:
         if line.strip():
             yield line.strip()
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,7 +64,8 @@ def ingest(
     home: Path | None,
     chroma_url: str | None,
 ) -> None:
-    """Add papers: Daily Papers dumps (.txt) or JSON/JSONL (optionally .gz)."""
+    """Add papers: BibTeX, RIS, CSL-JSON, CSV/TSV, PubMed XML/MEDLINE, OpenAlex, Semantic
+    Scholar, arXiv Atom, PDF, JSON/JSONL or Daily Papers dumps (optionally .gz), or folders."""
     lib = open_library(home, chroma_url)
     report = lib.ingest(paths, skip_errors=skip_errors)
     if as_json:
@@ -115,7 +74,9 @@ def ingest(
     click.echo(
         f"{report.records} records from {report.files} file(s): {report.papers_added} papers "
         f"added, {report.papers_updated} updated, {report.papers_unchanged} unchanged, "
-        f"{report.duplicates} duplicate listings merged; {report.chunks_written} chunks written "
+        f"{report.duplicates + report.merged} duplicate listings merged "
+        f"({report.merged} across sources by DOI/arXiv/PMID/title); "
+        f"{report.title_only} title-only; {report.chunks_written} chunks written "
         f"in {report.seconds:.1f}s."
     )
     if report.skipped:
@@ -138,12 +99,14 @@ def search(
     year: str | None,
     sources: tuple[str, ...],
     paper_ids: tuple[str, ...],
+    authors: tuple[str, ...],
+    venues: tuple[str, ...],
     home: Path | None,
     chroma_url: str | None,
 ) -> None:
     """List the papers that best match QUERY ('-' reads one query per line from stdin)."""
     lib = open_for_reading(home, chroma_url)
-    filters = make_filters(lib, year, sources, paper_ids)
+    filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     if query == "-":
         for line in read_stdin_lines():
             hits = lib.search(line, k, filters=filters)
@@ -155,6 +118,11 @@ def search(
         return
     for i, hit in enumerate(hits, 1):
         click.echo(f"{i:>2}. {hit.title}  [{hit.paper_id}]  score {hit.score:.3f}")
+        info = hit_json(i, hit)
+        line = cite_line(info["authors"], info["year"], info["venue"], info["doi"], info["url"])
+        page = f"p. {info['page']}" if info["page"] else ""
+        if line or page:
+            click.echo(f"    {', '.join(x for x in (line, page) if x)}")
         click.echo(click.wrap_text(hit.text, 100, initial_indent="    ", subsequent_indent="    "))
 
 
@@ -187,11 +155,19 @@ def open_for_reading(home: Path | None, chroma_url: str | None, **overrides: Any
 @click.option("-k", "k", type=click.IntRange(1, 200), default=None, help="Passages to read.")
 @click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
 @click.option("--no-stream", is_flag=True, help="Do not stream LLM output.")
+@click.option(
+    "--bib",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the cited papers as BibTeX.",
+)
+@click.option("--markdown", "markdown", is_flag=True, help="Print a Markdown report.")
 @filter_options
 @library_options
 @exit_on_error
 def ask(
     question: str,
+    bib: Path | None,
+    markdown: bool,
     as_json: bool,
     k: int | None,
     llm: str | None,
@@ -199,12 +175,14 @@ def ask(
     year: str | None,
     sources: tuple[str, ...],
     paper_ids: tuple[str, ...],
+    authors: tuple[str, ...],
+    venues: tuple[str, ...],
     home: Path | None,
     chroma_url: str | None,
 ) -> None:
     """Answer QUESTION from the papers, citing every sentence ('-' reads stdin)."""
     lib = open_for_reading(home, chroma_url, top_k=k, llm=llm)
-    filters = make_filters(lib, year, sources, paper_ids)
+    filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     if question == "-":
         for line in read_stdin_lines():
             click.echo(dump(answer_json(lib.ask(line, filters=filters))))
@@ -214,9 +192,10 @@ def ask(
         answer = consume(lib.pipeline.stream(question, filters=filters))
     else:
         answer = lib.ask(question, filters=filters)
+    write_outputs(lib, answer, bib=bib, markdown=markdown, heading="Answer")
     if as_json:
         click.echo(dump(answer_json(answer)))
-    else:
+    elif not markdown:
         print_answer(answer, streamed=stream)
 
 
@@ -226,11 +205,19 @@ def ask(
 @click.option("--papers", type=click.IntRange(1, 50), default=8, help="At most this many papers.")
 @click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
 @click.option("--no-stream", is_flag=True, help="Do not stream LLM output.")
+@click.option(
+    "--bib",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the cited papers as BibTeX.",
+)
+@click.option("--markdown", "markdown", is_flag=True, help="Print a Markdown report.")
 @filter_options
 @library_options
 @exit_on_error
 def summarize(
     topic: str,
+    bib: Path | None,
+    markdown: bool,
     as_json: bool,
     papers: int,
     llm: str | None,
@@ -238,22 +225,25 @@ def summarize(
     year: str | None,
     sources: tuple[str, ...],
     paper_ids: tuple[str, ...],
+    authors: tuple[str, ...],
+    venues: tuple[str, ...],
     home: Path | None,
     chroma_url: str | None,
 ) -> None:
     """What do the papers say about TOPIC: findings grouped by paper, every one cited."""
     lib = open_for_reading(home, chroma_url, llm=llm)
-    filters = make_filters(lib, year, sources, paper_ids)
+    filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     stream = streaming(lib, as_json, no_stream)
     if stream:
         answer = consume(lib.pipeline.stream_summary(topic, max_papers=papers, filters=filters))
         click.echo("\n\nChecked summary:")
     else:
         answer = lib.summarize(topic, max_papers=papers, filters=filters)
+    write_outputs(lib, answer, bib=bib, markdown=markdown, heading="Summary")
     if as_json:
         click.echo(dump(answer_json(answer)))
-        return
-    print_summary(answer)
+    elif not markdown:
+        print_summary(answer)
 
 
 CHAT_HELP = "Commands: /sources  /reset  /exit  (/help shows this)"
@@ -310,7 +300,7 @@ def chat(llm: str | None, home: Path | None, chroma_url: str | None) -> None:
             click.echo(f"(searched for: {last.standalone})")
         print_answer(answer, streamed=stream, sources=False)
         if answer.citations:
-            click.echo("Sources: " + "; ".join(f"[{c.n}] {c.title}" for c in answer.citations))
+            click.echo("Sources: " + "; ".join(source_label(c) for c in answer.citations))
 
 
 @cli.command()
@@ -354,8 +344,11 @@ def _register_eval() -> None:
     from rag.interfaces.eval_cli import (
         eval_cmd,  # light: click only; the harness is imported when run
     )
+    from rag.interfaces.library_cli import COMMANDS
 
     cli.add_command(eval_cmd)
+    for command in COMMANDS:
+        cli.add_command(command)
 
 
 _register_eval()
