@@ -76,7 +76,8 @@ PUBMED = """<?xml version="1.0" ?>
   <MedlineCitation Status="MEDLINE">
     <PMID Version="1">31234567</PMID>
     <Article>
-      <Journal><Title>The Lancet</Title><JournalIssue><PubDate><Year>2019</Year></PubDate></JournalIssue></Journal>
+      <Journal><Title>The Lancet</Title>
+        <JournalIssue><PubDate><Year>2019</Year></PubDate></JournalIssue></Journal>
       <ArticleTitle>Aspirin for <i>primary</i> prevention.</ArticleTitle>
       <Abstract>
         <AbstractText Label="BACKGROUND">The role of aspirin is unclear.</AbstractText>
@@ -165,8 +166,10 @@ def test_csl_json_keeps_authors_year_and_doi(tmp_path: Path) -> None:
 
 
 def test_semantic_scholar_and_arxiv_atom(tmp_path: Path) -> None:
-    s2 = {"paperId": "abc", "title": "LoRA", "abstract": "Freeze and adapt.", "year": 2021,
-          "authors": [{"name": "Edward J. Hu"}], "externalIds": {"ArXiv": "2106.09685"}}  # fmt: skip
+    s2 = {
+        "paperId": "abc", "title": "LoRA", "abstract": "Freeze and adapt.", "year": 2021,
+        "authors": [{"name": "Edward J. Hu"}], "externalIds": {"ArXiv": "2106.09685"},
+    }  # fmt: skip
     (p,) = one(tmp_path, "s2.json", json.dumps(s2))
     assert (p.arxiv_id, p.authors) == ("2106.09685", ["Hu, Edward J."])
     atom = (
@@ -196,7 +199,7 @@ def lora_pdf(path: Path) -> Path:
             ("3 Experiments", LOREM * 2),
             ("4 Conclusion", "Adapters suffice. They are cheap."),
             ("References", "[1] Houlsby et al. Parameter-efficient transfer."),
-        ],  # fmt: skip
+        ],
         header="arXiv:2106.09685v2 [cs.CL] 16 Oct 2021",
     )
 

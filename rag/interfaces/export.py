@@ -51,7 +51,7 @@ def _bib_escape(text: str) -> str:
 def bibtex(papers: Sequence[Paper]) -> str:
     entries = []
     for key, p in zip(keys_for(papers), papers, strict=True):
-        fields: list[tuple[str, str]] = [("title", f"{{{p.title}}}")]
+        fields: list[tuple[str, str]] = [("title", p.title)]
         if p.authors:
             fields.append(("author", " and ".join(p.authors)))
         if p.year:
@@ -66,7 +66,11 @@ def bibtex(papers: Sequence[Paper]) -> str:
             fields += [("eprint", p.arxiv_id), ("archiveprefix", "arXiv")]
         if p.abstract:
             fields.append(("abstract", " ".join(p.abstract)))
-        body = ",\n".join(f"  {name} = {{{_bib_escape(value)}}}" for name, value in fields)
+        body = ",\n".join(
+            f"  {name} = {{{'{' if name == 'title' else ''}{_bib_escape(value)}"
+            f"{'}' if name == 'title' else ''}}}"
+            for name, value in fields
+        )
         entries.append(f"@{kind}{{{key},\n{body}\n}}\n")
     return "\n".join(entries)
 
