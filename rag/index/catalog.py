@@ -103,7 +103,7 @@ def unsatisfiable(filters: Filters, rows: Sequence[Mapping[str, Any]]) -> str | 
             return (
                 f"no paper in this library has a year ({len(rows)} papers), so none passes --year"
             )
-        if not any(filters.matches({"year": y}) for y in years):
+        if not any(Filters(years=filters.years).matches({"year": y}) for y in years):
             first, last = filters.years
             want = f"{first}" if first == last else f"{first or ''}..{last or ''}"
             return f"no paper in this library is from {want} (years {min(years)}..{max(years)})"

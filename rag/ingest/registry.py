@@ -18,20 +18,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import rag.ingest.arxiv_atom as arxiv_atom
+import rag.ingest.bibtex as bibtex
+import rag.ingest.csl_json as csl_json
+import rag.ingest.daily_papers as daily_papers
+import rag.ingest.medline as medline
+import rag.ingest.openalex as openalex
+import rag.ingest.pdf as pdf
+import rag.ingest.pubmed as pubmed
+import rag.ingest.ris as ris
+import rag.ingest.semantic_scholar as semantic_scholar
+import rag.ingest.tabular as tabular
 from rag.errors import InputError
-from rag.ingest import (
-    arxiv_atom,
-    bibtex,
-    csl_json,
-    daily_papers,
-    medline,
-    openalex,
-    pdf,
-    pubmed,
-    ris,
-    semantic_scholar,
-    tabular,
-)
 from rag.ingest.fields import ARXIV_RE
 from rag.ingest.identity import Merger
 from rag.ingest.json_records import parse_document, parse_lines
