@@ -16,15 +16,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.ingest import parse_paths  # noqa: E402
-from tests.pdfgen import LOREM, two_column_pdf  # noqa: E402
+from rag.ingest import parse_paths
+from tests.pdfgen import LOREM, two_column_pdf
 
 
 def bib_file(path: Path, n: int) -> Path:
     out = ['@string{nips = "Advances in Neural Information Processing Systems"}\n']
     for i in range(n):
         out.append(
-            f'@inproceedings{{key{i},\n  title = {{Paper {i}: {{Low-Rank}} M{{\\"u}}ller Adapters}},\n'
+            f"@inproceedings{{key{i},\n"
+            f'  title = {{Paper {i}: {{Low-Rank}} M{{\\"u}}ller Adapters}},\n'
             f'  author = {{M{{\\"u}}ller, J{{\\"o}}rg and Smith, Ann and Doe, J.}},\n'
             f"  booktitle = nips,\n  year = {{{2000 + i % 25}}},\n  doi = {{10.1234/x.{i}}},\n"
             f"  abstract = {{{LOREM}\n  {LOREM}}},\n}}\n"
