@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from rag.index.store import Store
     from rag.pipeline import Pipeline
     from rag.retrieval.base import Retriever
-    from rag.schema import Answer, Hit
+    from rag.schema import Answer, Hit, Paper
 
 #: Components that may be passed to :class:`Library` instead of built from settings.
 COMPONENTS = ("embedder", "store", "lexical", "retriever", "backend", "verifier", "llm_client")
@@ -217,6 +217,9 @@ class Library:
                 "files": len(files),
                 "records": parsed.records,
                 "duplicates": parsed.duplicates,
+                "merged": parsed.merged,
+                "title_only": sum(1 for p in parsed.papers if p.title_only),
+                "formats": parsed.formats,
                 "skipped": parsed.skipped,
                 "seconds": round(time.perf_counter() - started, 3),
             }
@@ -243,8 +246,15 @@ class Library:
 
     ensure_seeded = seed  # the name earlier releases used
 
-    def remove(self, paper_ids: Sequence[str]) -> int:
-        """Remove papers by id; returns the number of chunks removed."""
+    def remove(self, paper_ids: Sequence[str] = (), *, source: str | None = None) -> int:
+        """Remove papers by id, or every paper from the input file named ``source``; returns
+        the number of chunks removed (the lexical index follows)."""
+        if source is not None:
+            from rag.index.catalog import paper_rows
+            from rag.index.filters import where_in
+
+            rows = paper_rows(self.store, where_in("source", [source]))
+            paper_ids = [*paper_ids, *(str(m["paper_id"]) for m in rows)]
         with self._lock:
             removed = self.store.delete_papers(list(paper_ids))
             if removed:
@@ -259,41 +269,26 @@ class Library:
         year: str | int | None = None,
         source: str | Sequence[str] | None = None,
         paper: str | Sequence[str] | None = None,
+        author: str | Sequence[str] | None = None,
+        venue: str | Sequence[str] | None = None,
     ) -> Filters | None:
         """Validated metadata filters (None without any). ``year``: ``2023``, ``"2023..2024"``,
         ``"2023.."`` or ``"..2024"``; ``source``: file name(s) papers came from; ``paper``: paper
-        id(s). A malformed value, or a source or paper id the library does not hold, raises
-        :class:`~rag.errors.InputError`."""
+        id(s); ``author``/``venue``: words of an author's name or of the venue. A malformed
+        value, or filters no paper of the library passes, raise :class:`~rag.errors.InputError`
+        saying why (e.g. "no paper in this library has a year")."""
+        from rag.errors import InputError
+        from rag.index.catalog import paper_rows, unsatisfiable
         from rag.index.filters import Filters
 
-        filters = Filters.make(year=year, source=source, paper=paper)
+        filters = Filters.make(year=year, source=source, paper=paper, author=author, venue=venue)
         if filters is not None:
-            self._check_known(filters)
+            rows = paper_rows(self.store)
+            filters = filters.bind(rows)
+            problem = unsatisfiable(filters, rows)
+            if problem:
+                raise InputError(problem)
         return filters
-
-    def _check_known(self, filters: Filters) -> None:
-        from rag.errors import InputError
-
-        for field, values, what in (
-            ("source", filters.sources, "source"),
-            ("paper_id", filters.paper_ids, "paper id"),
-        ):
-            if not values:
-                continue
-            found = self.store.values_present(field, values)
-            missing = [v for v in values if v not in found]
-            if missing:
-                hint = ""
-                if field == "source":
-                    known = sorted(self._known_sources())
-                    shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
-                    hint = f" (sources: {shown})" if known else " (the library is empty)"
-                raise InputError(f"no paper in the library has {what} {missing[0]!r}{hint}")
-
-    def _known_sources(self) -> set[str]:
-        if "lexical" in self._parts or self.settings.retrieval != "dense":
-            return self.lexical.known_sources()
-        return self.store.field_values("source")
 
     def _filters(
         self, filters: Filters | None, year: Any, source: Any, paper: Any
@@ -363,6 +358,22 @@ class Library:
     def chat(self) -> ChatSession:
         """A conversation: follow-ups are rewritten into standalone questions before retrieval."""
         return self.pipeline.chat()
+
+    def papers(self, filters: Filters | None = None) -> list[dict[str, Any]]:
+        """Each paper's stored metadata (first chunk), by title, optionally filtered."""
+        from rag.index.catalog import paper_rows
+
+        return [m for m in paper_rows(self.store) if filters is None or filters.matches(m)]
+
+    def paper(self, paper_id: str) -> Paper:
+        """One paper rebuilt from the store (metadata, abstract, full text by section and page)."""
+        from rag.errors import InputError
+        from rag.index.catalog import stored_papers
+
+        found = stored_papers(self.store, [paper_id])
+        if not found:
+            raise InputError(f"no paper in the library has paper id {paper_id!r}")
+        return found[0]
 
     def stats(self) -> Stats:
         return Stats(

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel, Field
+
+
+class Section(BaseModel):
+    """A piece of a paper's full text (from a PDF): one heading's sentences on one page."""
+
+    heading: str = ""
+    page: int | None = None
+    sentences: list[str] = Field(default_factory=list)
 
 
 class Paper(BaseModel):
@@ -18,10 +29,44 @@ class Paper(BaseModel):
     authors: list[str] = Field(default_factory=list)
     url: str | None = None
     doi: str | None = None
+    venue: str | None = None
+    arxiv_id: str | None = None
+    pmid: str | None = None
+    sections: list[Section] = Field(
+        default_factory=list, description="Full text by section and page (PDFs); may be empty."
+    )
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="Other fields of the record (e.g. unknown CSV columns)."
+    )
+    merged_from: list[str] = Field(
+        default_factory=list, description="Locations of other listings merged into this one."
+    )
 
     @property
     def text(self) -> str:
-        return " ".join(self.abstract)
+        return " ".join([*self.abstract, *(s for sec in self.sections for s in sec.sentences)])
+
+    @property
+    def title_only(self) -> bool:
+        return not self.abstract and not self.sections
+
+
+#: Bibliographic fields added to hits and citations (``--json``) from the chunk metadata.
+BIB_FIELDS = ("authors", "year", "venue", "doi", "url", "arxiv_id")
+
+
+def bib_fields(meta: Mapping[str, object]) -> dict[str, Any]:
+    """authors (a list), year, venue, doi, url and arxiv_id of a chunk's stored metadata."""
+    authors = meta.get("authors")
+    year = meta.get("year")
+    out: dict[str, Any] = {
+        "authors": [a.strip() for a in str(authors).split(";") if a.strip()] if authors else []
+    }
+    out["year"] = year if isinstance(year, int) and not isinstance(year, bool) else None
+    for key in ("venue", "doi", "url", "arxiv_id"):
+        value = meta.get(key)
+        out[key] = str(value) if value not in (None, "") else None
+    return out
 
 
 class Chunk(BaseModel):
@@ -36,6 +81,8 @@ class Chunk(BaseModel):
     n_tokens: int = Field(description="Tokens of the embedded text, in the embedder's tokens.")
     chunk_index: int
     sent_offsets: str = Field(default="", description="Start offset of each sentence in text.")
+    page: int | None = Field(default=None, description="PDF page the passage starts on.")
+    section: str = Field(default="", description="Section heading of full text ('' abstract).")
 
 
 class Hit(BaseModel):
@@ -55,6 +102,13 @@ class Citation(BaseModel):
     title: str
     chunk_id: str
     text: str = Field(description="The cited passage.")
+    authors: list[str] = Field(default_factory=list, description="As 'Family, Given'.")
+    year: int | None = None
+    venue: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    arxiv_id: str | None = None
+    page: int | None = Field(default=None, description="PDF page of the passage, if any.")
 
 
 class AnswerSentence(BaseModel):
@@ -141,6 +195,9 @@ class IngestReport(BaseModel):
     chunks_written: int
     skipped: list[str]
     seconds: float
+    merged: int = Field(default=0, description="Records merged into another listing of a paper.")
+    title_only: int = Field(default=0, description="Papers kept with a title but no text.")
+    formats: dict[str, int] = Field(default_factory=dict, description="Files per input format.")
 
 
 class Stats(BaseModel):

@@ -140,7 +140,7 @@ GOOD = '{"id": "a", "title": "Good", "abstract": "Fine text."}'
             "latin1.jsonl:2: not UTF-8",
         ),
         ("dump.txt", "Sep 3\n\nTitle only\n", "dump.txt:3: title 'Title only' has no abstract"),
-        ("notes.csv", "a,b\n", "unknown format '.csv'"),
+        ("notes.csv", "a,b\n", "unrecognised '.csv' file"),
         ("broken.json", '[{"id": 1,\n "title": }]', "broken.json:2: malformed JSON"),
         (
             "year.jsonl",

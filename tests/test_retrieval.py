@@ -173,7 +173,9 @@ def test_search_with_filters_returns_only_matching_papers(mode: str) -> None:
         assert all(ok(h) for h in hits), (kwargs, [h.paper_id for h in hits])
         if mode != "bm25":  # dense and hybrid rank every passing paper
             assert hits, kwargs
-    assert lib.search(query, k=10, year="1999") == []
+    # issue 10: a filter no paper can pass is an error saying why, not a silent empty list
+    with pytest.raises(InputError, match=r"no paper in this library is from 1999 \(years 2023"):
+        lib.search(query, k=10, year="1999")
 
 
 def test_unknown_source_or_paper_is_a_clear_error() -> None:

@@ -17,7 +17,7 @@ is shown.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rag.answering.focus import Focus, Lexicon, analyse, judge
 from rag.answering.grammar import (
@@ -28,7 +28,15 @@ from rag.answering.grammar import (
     check_citations,
     format_citations,
 )
-from rag.schema import Answer, AnswerSentence, Citation, DroppedSentence, Hit, NearPaper
+from rag.schema import (
+    Answer,
+    AnswerSentence,
+    Citation,
+    DroppedSentence,
+    Hit,
+    NearPaper,
+    bib_fields,
+)
 
 if TYPE_CHECKING:
     from rag.answering.support import SupportScorer
@@ -180,6 +188,7 @@ def finalize(
             title=sources[old - 1].title,
             chunk_id=sources[old - 1].chunk_id,
             text=sources[old - 1].text,
+            **citation_fields(sources[old - 1].metadata),
         )
         for old, new in renumber.items()
     ]
@@ -205,6 +214,12 @@ def finalize(
         citations=citations,
         **common,  # type: ignore[arg-type]
     )
+
+
+def citation_fields(meta: dict[str, object]) -> dict[str, Any]:
+    """The bibliographic fields and page a citation carries, from its chunk's metadata."""
+    page = meta.get("page")
+    return {**bib_fields(meta), "page": page if isinstance(page, int) else None}
 
 
 def nearest_papers(sources: list[Hit], k: int = 3) -> list[NearPaper]:

@@ -1,4 +1,6 @@
-"""Sentence-aligned chunks that fit the embedder's window, each carrying its paper's title.
+"""Sentence-aligned chunks that fit the embedder's window, each carrying its paper's title:
+the abstract first, then the full text section by section and page by page (a chunk never
+straddles a heading or a page, so it has one page to cite). A title-only paper is one chunk.
 
 A chunk is budgeted in the embedder's own tokens (all-MiniLM-L6-v2: 256 word pieces, ``[CLS]``,
 ``[SEP]`` and the title included), so nothing is cut off when it is embedded. Embedders without a
@@ -47,9 +49,40 @@ def chunk_paper(
     def fits(passage: str) -> bool:
         return count(embed_text(title, passage)) <= max_tokens
 
-    units: list[str] = []
-    for sentence in paper.abstract:
-        units.extend([sentence] if fits(sentence) else _split_long(sentence, fits))
+    blocks: list[tuple[str, int | None, list[str]]] = [("", None, paper.abstract)]
+    blocks += [(sec.heading, sec.page, sec.sentences) for sec in paper.sections]
+    if not paper.abstract and not paper.sections:  # a title-only paper: its title is its text
+        blocks = [("", None, [title])]
+    chunks: list[Chunk] = []
+    first = 0  # sentence indices run on across the blocks
+    for heading, page, sentences in blocks:
+        units: list[str] = []
+        for sentence in sentences:
+            units.extend([sentence] if fits(sentence) else _split_long(sentence, fits))
+        for a, b in _spans(units, fits):
+            passage = " ".join(units[a:b])
+            index = len(chunks)
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{paper.paper_id}#{index}",
+                    paper_id=paper.paper_id,
+                    title=title,
+                    text=passage,
+                    sentence_start=first + a,
+                    sentence_end=first + b,
+                    n_tokens=count(embed_text(title, passage)),
+                    chunk_index=index,
+                    sent_offsets=offsets_of(units[a:b]),
+                    page=page,
+                    section=heading,
+                )
+            )
+        first += len(units)
+    return chunks
+
+
+def _spans(units: list[str], fits: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """Greedy runs of whole units whose joined text fits."""
     spans: list[tuple[int, int]] = []
     start = 0
     for i in range(1, len(units) + 1):
@@ -57,23 +90,7 @@ def chunk_paper(
             continue
         spans.append((start, i))
         start = i
-    chunks = []
-    for index, (a, b) in enumerate(spans):
-        passage = " ".join(units[a:b])
-        chunks.append(
-            Chunk(
-                chunk_id=f"{paper.paper_id}#{index}",
-                paper_id=paper.paper_id,
-                title=title,
-                text=passage,
-                sentence_start=a,
-                sentence_end=b,
-                n_tokens=count(embed_text(title, passage)),
-                chunk_index=index,
-                sent_offsets=offsets_of(units[a:b]),
-            )
-        )
-    return chunks
+    return spans
 
 
 def offsets_of(sentences: list[str]) -> str:

@@ -10,6 +10,7 @@ are written together and replaced together when the paper's abstract changes.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,12 +42,20 @@ def chunk_metadata(chunk: Chunk, paper: Paper, digest: str) -> dict[str, Any]:
         "source": paper.source,
         "sent_offsets": chunk.sent_offsets,
     }
-    for key in ("date", "year", "url", "doi"):
+    for key in ("date", "year", "url", "doi", "venue", "arxiv_id", "pmid"):
         value = getattr(paper, key)
         if value is not None:
             meta[key] = value
     if paper.authors:
         meta["authors"] = "; ".join(paper.authors)
+    if chunk.page is not None:
+        meta["page"] = chunk.page
+    if chunk.section:
+        meta["section"] = chunk.section
+    if paper.title_only:
+        meta["title_only"] = True
+    if paper.extra:
+        meta["extra"] = json.dumps(paper.extra, ensure_ascii=False, sort_keys=True)
     return meta
 
 

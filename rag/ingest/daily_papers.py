@@ -22,6 +22,29 @@ MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
 DATE_RE = re.compile(rf"^(?:{MONTHS})[a-z]*\.? \d{{1,2}}(?:, \d{{4}})?$", re.IGNORECASE)
 
 
+def sniff(head: str) -> bool:
+    """The dump's header or a listing date, or a title line, a blank line, then an abstract
+    paragraph of at least 12 words; a list of ids or other plain text does not pass."""
+    lines = [line.strip() for line in head.splitlines()]
+    if any(line.lower() in HEADER_LINES or DATE_RE.match(line) for line in lines[:12] if line):
+        return True  # the dump's own header or listing date
+    content = [
+        line
+        for line in lines
+        if line and line.lower() not in HEADER_LINES and not DATE_RE.match(line)
+    ]
+    if len(content) < 2 or content[0][:1] in ("{", "[", "@", "<", "%"):
+        return False
+    title, abstract = content[0], content[1]
+    i = lines.index(title)
+    return (
+        i + 1 < len(lines)
+        and not lines[i + 1]
+        and len(abstract.split()) >= 12
+        and len(title.split()) < 40
+    )
+
+
 def parse(path: Path, lines: list[str]) -> Iterator[Item]:
     """Yield papers from a Daily Papers dump (header lines skipped, listing date kept)."""
     date: str | None = None

@@ -6,7 +6,7 @@ unchanged (``doc_id`` becomes the paper id)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +29,46 @@ def _record_to_paper(path: Path, line: int, obj: Any) -> Paper:
     )
 
 
+Mapper = Callable[[Path, int, Any], Paper]
+
+
 def parse_lines(path: Path, lines: list[str]) -> Iterator[Item]:
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield InputError(f"malformed JSON: {e.msg}", where=f"{path}:{n}")
-            continue
-        yield guard(path, n, _record_to_paper, obj)
+    return map_records(path, lines, _record_to_paper)
 
 
 def parse_document(path: Path, lines: list[str]) -> Iterator[Item]:
+    return map_records(path, lines, _record_to_paper)
+
+
+def map_records(path: Path, lines: list[str], mapper: Mapper) -> Iterator[Item]:
+    """Each object of a JSON document (a list, or ``{"papers"|"results"|"data": [...]}``, or one
+    object) or of a JSONL file, turned into a paper by ``mapper``."""
+    for item in json_objects(path, lines):
+        yield item if isinstance(item, InputError) else guard(path, item[0], mapper, item[1])
+
+
+def json_objects(path: Path, lines: list[str]) -> Iterator[tuple[int, Any] | InputError]:
+    first = next((line.strip() for line in lines if line.strip()), "")
     text = "\n".join(lines)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"malformed JSON: {e.msg}", where=f"{path}:{e.lineno}") from None
+    is_lines = first.startswith("{") and first.endswith("}") and path.suffix != ".json"
+    if not is_lines:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            if not (first.startswith("{") and first.endswith("}")):
+                raise InputError(f"malformed JSON: {e.msg}", where=f"{path}:{e.lineno}") from None
+            is_lines = True  # one object per line
+    if is_lines:
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as e:
+                yield InputError(f"malformed JSON: {e.msg}", where=f"{path}:{n}")
+        return
     if isinstance(data, dict):
-        for key in ("papers", "documents", "records", "data"):
+        for key in ("papers", "documents", "records", "data", "results", "items"):
             if isinstance(data.get(key), list):
                 data = data[key]
                 break
@@ -59,5 +79,4 @@ def parse_document(path: Path, lines: list[str]) -> Iterator[Item]:
     # A JSON array has no per-record line; find each record's line by its opening brace.
     starts = [n + 1 for n, line in enumerate(lines) if line.lstrip().startswith(("{", "[{"))]
     for idx, obj in enumerate(data):
-        line = starts[idx] if len(starts) == len(data) else 1
-        yield guard(path, line, _record_to_paper, obj)
+        yield (starts[idx] if len(starts) == len(data) else 1), obj

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
-from rag.schema import Paper
+from rag.ingest.fields import arxiv_id as norm_arxiv
+from rag.ingest.fields import doi as norm_doi
+from rag.ingest.fields import pmid as norm_pmid
+from rag.ingest.fields import text_or_none
+from rag.schema import Paper, Section
 from rag.text import clean_text, split_sentences
 
 # --- cleaning and ids ----------------------------------------------------------------------------
@@ -33,8 +38,14 @@ def paper_id_for_title(title: str) -> str:
 
 
 def content_hash(paper: Paper) -> str:
-    """Changes when the title or abstract changes: a changed abstract replaces its chunks."""
-    return hashlib.sha1(f"{paper.title}\n{paper.text}".encode()).hexdigest()[:16]
+    """Changes when the title, text or bibliographic metadata change: a changed paper replaces
+    its chunks (papers without metadata hash as they always did)."""
+    meta = paper.model_dump(include=META_FIELDS, exclude_none=True, exclude_defaults=True)
+    tail = "\n" + json.dumps(meta, sort_keys=True, ensure_ascii=False) if meta else ""
+    return hashlib.sha1(f"{paper.title}\n{paper.text}{tail}".encode()).hexdigest()[:16]
+
+
+META_FIELDS = {"authors", "year", "venue", "doi", "url", "arxiv_id", "pmid", "extra"}
 
 
 # --- shared by the readers ---------------------------------------------------------------
@@ -45,6 +56,8 @@ class ParseResult:
     papers: list[Paper] = field(default_factory=list)
     records: int = 0
     duplicates: int = 0
+    merged: int = 0
+    formats: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -96,29 +109,19 @@ def make_paper(
     abstract: Any,
     given_id: Any,
     extra: dict[str, Any],
+    title_only: bool = False,
+    sections: list[Section] | None = None,
 ) -> Paper:
+    """A validated :class:`Paper`. ``extra`` holds the optional fields (authors, year, date,
+    url, doi, venue, arxiv_id, pmid, and ``meta``: other fields kept as strings). With
+    ``title_only`` a record without an abstract is kept as a title-only paper."""
     where = f"{path}:{line}"
     if not isinstance(title, str) or not clean_text(title):
         raise InputError("field 'title' is missing or empty", where=where)
-    if isinstance(abstract, list):
-        if not all(isinstance(s, str) for s in abstract):
-            raise InputError("field 'abstract' must be a string or a list of strings", where=where)
-        sentences = [clean_text(s) for s in abstract]
-        sentences = [s for s in sentences if s]
-    elif isinstance(abstract, str):
-        sentences = split_sentences(clean_text(abstract))
-    elif abstract is None:
-        raise InputError("field 'abstract' (or 'text') is missing", where=where)
-    else:
-        raise InputError("field 'abstract' must be a string or a list of strings", where=where)
-    if not sentences:
-        raise InputError("field 'abstract' is empty", where=where)
+    sentences = _sentences(abstract, where, title_only or bool(sections))
     title = clean_text(title)
     if given_id is not None and not isinstance(given_id, (str, int)):
         raise InputError("field 'id' must be a string or an integer", where=where)
-    paper_id = str(given_id).strip() if given_id is not None else paper_id_for_title(title)
-    if not paper_id:
-        raise InputError("field 'id' is empty", where=where)
     year = extra.get("year")
     if year is not None:
         try:
@@ -128,6 +131,15 @@ def make_paper(
     authors = extra.get("authors") or []
     if isinstance(authors, str):
         authors = [a.strip() for a in re.split(r";|,| and ", authors) if a.strip()]
+    ids = {
+        "doi": norm_doi(extra.get("doi")),
+        "arxiv_id": norm_arxiv(extra.get("arxiv_id")),
+        "pmid": norm_pmid(extra.get("pmid")),
+    }
+    paper_id = str(given_id).strip() if given_id is not None else identity_id(title, **ids)
+    if not paper_id:
+        raise InputError("field 'id' is empty", where=where)
+    meta = {str(k): str(v) for k, v in (extra.get("meta") or {}).items() if v not in (None, "")}
     return Paper(
         paper_id=paper_id,
         title=title,
@@ -137,6 +149,43 @@ def make_paper(
         date=extra.get("date"),
         year=year,
         authors=[str(a) for a in authors],
-        url=extra.get("url"),
-        doi=extra.get("doi"),
+        url=text_or_none(extra.get("url")),
+        venue=text_or_none(extra.get("venue")),
+        sections=sections or [],
+        extra=meta,
+        doi=ids["doi"],
+        arxiv_id=ids["arxiv_id"],
+        pmid=ids["pmid"],
     )
+
+
+def identity_id(
+    title: str, *, doi: str | None = None, arxiv_id: str | None = None, pmid: str | None = None
+) -> str:
+    """The id of a paper without a given one: its DOI, arXiv id or PMID, else a title hash."""
+    if doi:
+        return f"doi:{doi}"
+    if arxiv_id:
+        return f"arxiv:{arxiv_id}"
+    if pmid:
+        return f"pmid:{pmid}"
+    return paper_id_for_title(title)
+
+
+def _sentences(abstract: Any, where: str, optional: bool) -> list[str]:
+    if isinstance(abstract, list):
+        if not all(isinstance(s, str) for s in abstract):
+            raise InputError("field 'abstract' must be a string or a list of strings", where=where)
+        sentences = [clean_text(s) for s in abstract]
+        sentences = [s for s in sentences if s]
+    elif isinstance(abstract, str):
+        sentences = split_sentences(clean_text(abstract))
+    elif abstract is None:
+        if optional:
+            return []
+        raise InputError("field 'abstract' (or 'text') is missing", where=where)
+    else:
+        raise InputError("field 'abstract' must be a string or a list of strings", where=where)
+    if not sentences and not optional:
+        raise InputError("field 'abstract' is empty", where=where)
+    return sentences

@@ -23,8 +23,9 @@ from rag.interfaces.cli_common import (
     streaming,
 )
 from rag.interfaces.exit import exit_on_error
+from rag.interfaces.library_cli import write_outputs
 from rag.interfaces.question_log import log_answer
-from rag.interfaces.render import answer_json, hit_json, print_answer, print_summary
+from rag.interfaces.render import answer_json, cite_line, hit_json, print_answer, print_summary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,7 +47,8 @@ def ingest(
     home: Path | None,
     chroma_url: str | None,
 ) -> None:
-    """Add papers: Daily Papers dumps (.txt) or JSON/JSONL (optionally .gz)."""
+    """Add papers: BibTeX, RIS, CSL-JSON, CSV/TSV, PubMed XML/MEDLINE, OpenAlex, Semantic
+    Scholar, arXiv Atom, PDF, JSON/JSONL or Daily Papers dumps (optionally .gz), or folders."""
     lib = open_library(home, chroma_url)
     report = lib.ingest(paths, skip_errors=skip_errors)
     if as_json:
@@ -55,7 +57,9 @@ def ingest(
     click.echo(
         f"{report.records} records from {report.files} file(s): {report.papers_added} papers "
         f"added, {report.papers_updated} updated, {report.papers_unchanged} unchanged, "
-        f"{report.duplicates} duplicate listings merged; {report.chunks_written} chunks written "
+        f"{report.duplicates + report.merged} duplicate listings merged "
+        f"({report.merged} across sources by DOI/arXiv/PMID/title); "
+        f"{report.title_only} title-only; {report.chunks_written} chunks written "
         f"in {report.seconds:.1f}s."
     )
     if report.skipped:
@@ -78,12 +82,14 @@ def search(
     year: str | None,
     sources: tuple[str, ...],
     paper_ids: tuple[str, ...],
+    authors: tuple[str, ...],
+    venues: tuple[str, ...],
     home: Path | None,
     chroma_url: str | None,
 ) -> None:
     """List the papers that best match QUERY ('-' reads one query per line from stdin)."""
     lib = open_for_reading(home, chroma_url)
-    filters = make_filters(lib, year, sources, paper_ids)
+    filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     if query == "-":
         for line in read_stdin_lines():
             hits = lib.search(line, k, filters=filters)
@@ -95,6 +101,11 @@ def search(
         return
     for i, hit in enumerate(hits, 1):
         click.echo(f"{i:>2}. {hit.title}  [{hit.paper_id}]  score {hit.score:.3f}")
+        info = hit_json(i, hit)
+        line = cite_line(info["authors"], info["year"], info["venue"], info["doi"], info["url"])
+        page = f"p. {info['page']}" if info["page"] else ""
+        if line or page:
+            click.echo(f"    {', '.join(x for x in (line, page) if x)}")
         click.echo(click.wrap_text(hit.text, 100, initial_indent="    ", subsequent_indent="    "))
 
 
@@ -104,11 +115,19 @@ def search(
 @click.option("-k", "k", type=click.IntRange(1, 200), default=None, help="Passages to read.")
 @click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
 @click.option("--no-stream", is_flag=True, help="Do not stream LLM output.")
+@click.option(
+    "--bib",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the cited papers as BibTeX.",
+)
+@click.option("--markdown", "markdown", is_flag=True, help="Print a Markdown report.")
 @filter_options
 @library_options
 @exit_on_error
 def ask(
     question: str,
+    bib: Path | None,
+    markdown: bool,
     as_json: bool,
     k: int | None,
     llm: str | None,
@@ -116,12 +135,14 @@ def ask(
     year: str | None,
     sources: tuple[str, ...],
     paper_ids: tuple[str, ...],
+    authors: tuple[str, ...],
+    venues: tuple[str, ...],
     home: Path | None,
     chroma_url: str | None,
 ) -> None:
     """Answer QUESTION from the papers, citing every sentence ('-' reads stdin)."""
     lib = open_for_reading(home, chroma_url, top_k=k, llm=llm)
-    filters = make_filters(lib, year, sources, paper_ids)
+    filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     if question == "-":
         for line in read_stdin_lines():
             answer = lib.ask(line, filters=filters)
@@ -134,9 +155,10 @@ def ask(
     else:
         answer = lib.ask(question, filters=filters)
     log_answer(lib.settings, answer, via="cli", kind="ask")
+    write_outputs(lib, answer, bib=bib, markdown=markdown, heading="Answer")
     if as_json:
         click.echo(dump(answer_json(answer)))
-    else:
+    elif not markdown:
         print_answer(answer, streamed=stream)
 
 
@@ -146,11 +168,19 @@ def ask(
 @click.option("--papers", type=click.IntRange(1, 50), default=8, help="At most this many papers.")
 @click.option("--llm", default=None, help="Backend: extractive or openai:MODEL (RAG_LLM).")
 @click.option("--no-stream", is_flag=True, help="Do not stream LLM output.")
+@click.option(
+    "--bib",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the cited papers as BibTeX.",
+)
+@click.option("--markdown", "markdown", is_flag=True, help="Print a Markdown report.")
 @filter_options
 @library_options
 @exit_on_error
 def summarize(
     topic: str,
+    bib: Path | None,
+    markdown: bool,
     as_json: bool,
     papers: int,
     llm: str | None,
@@ -158,12 +188,14 @@ def summarize(
     year: str | None,
     sources: tuple[str, ...],
     paper_ids: tuple[str, ...],
+    authors: tuple[str, ...],
+    venues: tuple[str, ...],
     home: Path | None,
     chroma_url: str | None,
 ) -> None:
     """What do the papers say about TOPIC: findings grouped by paper, every one cited."""
     lib = open_for_reading(home, chroma_url, llm=llm)
-    filters = make_filters(lib, year, sources, paper_ids)
+    filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     stream = streaming(lib, as_json, no_stream)
     if stream:
         answer = consume(lib.pipeline.stream_summary(topic, max_papers=papers, filters=filters))
@@ -171,10 +203,11 @@ def summarize(
     else:
         answer = lib.summarize(topic, max_papers=papers, filters=filters)
     log_answer(lib.settings, answer, via="cli", kind="summarize")
+    write_outputs(lib, answer, bib=bib, markdown=markdown, heading="Summary")
     if as_json:
         click.echo(dump(answer_json(answer)))
-        return
-    print_summary(answer)
+    elif not markdown:
+        print_summary(answer)
 
 
 @cli.command()
@@ -217,9 +250,10 @@ def setup(model_only: bool, home: Path | None, chroma_url: str | None) -> None:
 def _register() -> None:
     # light: click only; servers and the eval harness are imported when run
     from rag.interfaces.eval_cli import eval_cmd
+    from rag.interfaces.library_cli import COMMANDS
     from rag.interfaces.server_cli import logs, mcp, serve
 
-    for command in (chat, eval_cmd, serve, mcp, logs):
+    for command in (chat, eval_cmd, serve, mcp, logs, *COMMANDS):
         cli.add_command(command)
 
 

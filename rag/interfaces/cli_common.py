@@ -36,7 +36,21 @@ def library_options(func: F) -> F:
 
 
 def filter_options(func: F) -> F:
-    """--year / --source / --paper: restrict retrieval to some papers."""
+    """--year / --source / --paper / --author / --venue: restrict retrieval to some papers."""
+    func = click.option(
+        "--venue",
+        "venues",
+        multiple=True,
+        metavar="WORDS",
+        help="Only papers whose venue has these words, e.g. 'neural information' (repeatable).",
+    )(func)
+    func = click.option(
+        "--author",
+        "authors",
+        multiple=True,
+        metavar="NAME",
+        help="Only papers with an author of this name, e.g. Vaswani (repeatable).",
+    )(func)
     func = click.option(
         "--paper",
         "paper_ids",
@@ -61,9 +75,20 @@ def filter_options(func: F) -> F:
 
 
 def make_filters(
-    lib: Library, year: str | None, sources: tuple[str, ...], paper_ids: tuple[str, ...]
+    lib: Library,
+    year: str | None,
+    sources: tuple[str, ...],
+    paper_ids: tuple[str, ...],
+    authors: tuple[str, ...] = (),
+    venues: tuple[str, ...] = (),
 ) -> Filters | None:
-    return lib.filters(year=year, source=list(sources) or None, paper=list(paper_ids) or None)
+    return lib.filters(
+        year=year,
+        source=list(sources) or None,
+        paper=list(paper_ids) or None,
+        author=list(authors) or None,
+        venue=list(venues) or None,
+    )
 
 
 def open_library(home: Path | None, chroma_url: str | None, **overrides: Any) -> Library:

@@ -6,8 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from rag.ingest.fields import short_authors
+from rag.schema import bib_fields
+
 if TYPE_CHECKING:
-    from rag.schema import Answer, Hit
+    from rag.schema import Answer, Citation, Hit
 
 
 def hit_json(rank: int, hit: Hit) -> dict[str, Any]:
@@ -18,7 +21,18 @@ def hit_json(rank: int, hit: Hit) -> dict[str, Any]:
         "chunk_id": hit.chunk_id,
         "score": round(hit.score, 4),
         "text": hit.text,
+        **bib_fields(hit.metadata),
+        "page": hit.metadata.get("page"),
     }
+
+
+def cite_line(
+    authors: list[str], year: int | None, venue: str | None, doi: str | None, url: str | None
+) -> str:
+    """ "Vaswani et al. 2017, NeurIPS, doi:10.x/y" (the parts a paper has)."""
+    parts = [" ".join(p for p in (short_authors(authors), str(year) if year else "") if p)]
+    parts += [venue or "", f"doi:{doi}" if doi else (url or "")]
+    return ", ".join(p for p in parts if p)
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
@@ -44,10 +58,20 @@ def print_verification(answer: Answer) -> None:
         click.echo(line + ")")
 
 
+def source_label(c: Citation) -> str:
+    """ "[1] Title (Vaswani et al. 2017, NeurIPS, doi:...)" for one-line source lists."""
+    line = cite_line(c.authors, c.year, c.venue, c.doi, c.url)
+    return f"[{c.n}] {c.title}" + (f" ({line})" if line else "")
+
+
 def print_sources(answer: Answer) -> None:
     click.echo("\nSources:")
     for c in answer.citations:
-        click.echo(f"[{c.n}] {c.title}  [{c.paper_id}]")
+        page = f", p. {c.page}" if c.page else ""
+        click.echo(f"[{c.n}] {c.title}  [{c.paper_id}{page}]")
+        line = cite_line(c.authors, c.year, c.venue, c.doi, c.url)
+        if line:
+            click.echo(f"    {line}")
         click.echo(click.wrap_text(c.text, 100, initial_indent="    ", subsequent_indent="    "))
 
 
@@ -93,7 +117,9 @@ def print_summary(answer: Answer) -> None:
             f"{s.text} {''.join(f'[{n}]' for n in s.citations)}"
         )
     for n, texts in grouped.items():
-        click.echo(f"[{n}] {by_n[n].title}")
+        c = by_n[n]
+        line = cite_line(c.authors, c.year, c.venue, c.doi, c.url)
+        click.echo(f"[{n}] {c.title}" + (f"  ({line})" if line else ""))
         for text in texts:
             click.echo(click.wrap_text(text, 100, initial_indent="    ", subsequent_indent="    "))
     print_verification(answer)

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
 from rag.errors import InputError
-from rag.ingest.registry import format_for, supported
+from rag.ingest.registry import known_suffix, supported
 
 if TYPE_CHECKING:
     from rag.library import Library
@@ -35,8 +35,10 @@ def safe_name(name: str | None) -> str:
     """The last path component, safe characters only; an unknown format is an InputError."""
     base = PurePosixPath((name or "").replace("\\", "/")).name
     base = UNSAFE.sub("_", base).lstrip("._")[-120:]
-    if not base or format_for(Path(base)) is None:
-        raise InputError(f"cannot ingest {name!r}: expected a file named *{supported()}")
+    if not base or not known_suffix(Path(base)):
+        raise InputError(
+            f"cannot ingest {name!r}: expected a file of a known format: {supported()}"
+        )
     return base
 
 
