@@ -189,6 +189,17 @@ def test_structured_output_and_malformed_json(server, corpus) -> None:  # type: 
         lib.ask(CLINICAL_Q)
 
 
+def test_structured_reply_cut_off_at_the_token_limit_says_so(server, corpus) -> None:  # type: ignore[no-untyped-def]
+    """A real model's JSON cut off by max_tokens: one clear error, no pointless retry (at
+    temperature 0 the retry is cut at the same place)."""
+    lib = make_lib(server, corpus, structured_output=True, max_answer_tokens=40)
+    cut = '{"refused": false, "sentences": [{"text": "Hallu'
+    server.script(Reply(content=cut, finish_reason="length"))
+    with pytest.raises(BackendError, match=r"cut off at 40 tokens.*RAG_MAX_ANSWER_TOKENS"):
+        lib.ask(CLINICAL_Q)
+    assert len(server.chat_requests()) == 1
+
+
 def test_429_then_success(server, corpus) -> None:  # type: ignore[no-untyped-def]
     lib = make_lib(server, corpus)
     n = source_number(lib, CLINICAL_Q, "101")
