@@ -227,6 +227,28 @@ def test_ask_json_holds_its_contract_on_a_real_model(
 
 
 @real_llm
+def test_structured_output_on_a_real_model(
+    env: dict[str, str], llama: LlamaServer, seeded_home: Path
+) -> None:
+    """``response_format: json_schema`` on llama.cpp: a valid answer, or (a tiny model's JSON cut
+    off at the token limit) one line that says so; never a traceback."""
+    question = QUESTIONS[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.interfaces.cli", "ask", question, "--json"],
+        capture_output=True,
+        text=True,
+        env={**env, "RAG_STRUCTURED_OUTPUT": "true", "RAG_MAX_ANSWER_TOKENS": "160"},
+        timeout=600,
+    )
+    assert "Traceback" not in out.stderr + out.stdout
+    if out.returncode == 0:
+        check_answer(json.loads(out.stdout), question, sources_shown(seeded_home, question, llama))
+    else:
+        assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+        assert "cut off at 160 tokens" in out.stderr and "RAG_MAX_ANSWER_TOKENS" in out.stderr
+
+
+@real_llm
 def test_ask_streams_to_a_terminal_and_checks_what_it_streamed(env: dict[str, str]) -> None:
     out = rag_on_terminal("ask", QUESTIONS[0], env=env)
     if "\n\nChecked answer:\n" in out:
