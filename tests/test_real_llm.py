@@ -297,6 +297,7 @@ def test_chat_second_turn_works_on_a_real_model(env: dict[str, str]) -> None:
         message, _, reply = turn.partition("\n")
         assert reply.strip(), f"no reply to {message!r}"
         assert REFUSAL_PHRASE in reply or re.search(r"\[\d+\]", reply), reply
+    assert f"(searched for: {REFUSAL_PHRASE})" not in second  # the rewrite is a question
     assert sources.startswith("/sources\n")
     assert "(no sources yet)" in sources or "\nSources:\n[1] " in sources
     assert turns[4].startswith("/exit")
