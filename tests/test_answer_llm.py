@@ -17,6 +17,7 @@ from rag.answering.grammar import REFUSAL_PHRASE
 from rag.answering.llm import LLM
 from rag.errors import BackendError
 from rag.library import Library
+from rag.text import CONTEXT_MARKER
 from tests.conftest import DATA
 from tests.openai_server import OpenAITestServer, Reply, openai_test_server
 
@@ -189,6 +190,17 @@ def test_structured_output_and_malformed_json(server, corpus) -> None:  # type: 
         lib.ask(CLINICAL_Q)
 
 
+def test_structured_reply_cut_off_at_the_token_limit_says_so(server, corpus) -> None:  # type: ignore[no-untyped-def]
+    """A real model's JSON cut off by max_tokens: one clear error, no pointless retry (at
+    temperature 0 the retry is cut at the same place)."""
+    lib = make_lib(server, corpus, structured_output=True, max_answer_tokens=40)
+    cut = '{"refused": false, "sentences": [{"text": "Hallu'
+    server.script(Reply(content=cut, finish_reason="length"))
+    with pytest.raises(BackendError, match=r"cut off at 40 tokens.*RAG_MAX_ANSWER_TOKENS"):
+        lib.ask(CLINICAL_Q)
+    assert len(server.chat_requests()) == 1
+
+
 def test_429_then_success(server, corpus) -> None:  # type: ignore[no-untyped-def]
     lib = make_lib(server, corpus)
     n = source_number(lib, CLINICAL_Q, "101")
@@ -307,3 +319,16 @@ def test_llm_chat_condenses_follow_ups(server, corpus) -> None:  # type: ignore[
     assert "Hallucinated medications dropped" in condense[1]["content"]
     assert chat.history[-1].standalone.startswith("What share of comparisons")
     assert "64%" in answer.answer
+
+
+def test_llm_chat_never_searches_for_the_refusal_phrase(server, corpus) -> None:  # type: ignore[no-untyped-def]
+    """A real small model rewrote a follow-up into the last answer's refusal phrase; the chat
+    then searched for it. Such a rewrite falls back to the rule."""
+    lib = make_lib(server, corpus, top_k=1)
+    chat = lib.chat()
+    server.script(REFUSAL_PHRASE, REFUSAL_PHRASE, "Physicians preferred them [1].")
+    chat.ask(CLINICAL_Q)
+    chat.ask("How often did they prefer them?")
+    standalone = chat.history[-1].standalone
+    assert standalone == f"How often did they prefer them?{CONTEXT_MARKER}{CLINICAL_Q})"
+    assert server.chat_requests()[2]["messages"][1]["content"].endswith(f"Question: {standalone}")

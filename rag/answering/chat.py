@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from rag.answering.grammar import is_refusal
 from rag.text import CONTEXT_MARKER, terms
 
 if TYPE_CHECKING:
@@ -84,7 +85,10 @@ class ChatSession:
             messages = prompt.render(history=history, question=message)
             text = llm.complete(messages, max_tokens=120).text.strip()
             lines = [line.strip() for line in text.splitlines() if line.strip()]
-            return lines[0] if lines else message
+            if lines and not is_refusal(lines[0]):
+                return lines[0]
+            # A small model copies the last answer's refusal phrase (seen with SmolLM2-135M):
+            # searching for that finds nothing of the conversation. The rule does better.
         return self.condense_by_rule(message)
 
     def is_follow_up(self, message: str) -> bool:

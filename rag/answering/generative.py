@@ -122,7 +122,13 @@ class LLMBackend:
                 try:
                     draft = parse_json_reply(completion.text)
                     break
-                except BackendError:
+                except BackendError as exc:
+                    if completion.finish_reason == "length":  # the same cut again if retried
+                        raise BackendError(
+                            f"{exc.message}: the reply was cut off at "
+                            f"{self.max_answer_tokens} tokens",
+                            hint="raise RAG_MAX_ANSWER_TOKENS",
+                        ) from None
                     if attempt == 1:
                         raise
             assert draft is not None

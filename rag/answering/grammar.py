@@ -122,23 +122,36 @@ def strip_markers(text: str) -> str:
     return re.sub(r"\s+([.!?,;:])", r"\1", clean)
 
 
+#: A blank line, or a new line that starts a list item, ends a sentence even without a full stop
+#: (a sentence cut off by the token limit, a heading, a bullet): what follows is a new sentence.
+_BLOCK_BREAK_RE = re.compile(r"\n[ \t]*\n\s*|\n[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+")
+_LEADING_BULLET_RE = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])[ \t]+")
+
+
 def parse_text_reply(text: str) -> Draft:
-    """Split a reply into sentences and the ``[n]`` citations each carries."""
-    text = " ".join(text.replace("\r", " ").split())
-    if is_refusal(text):
+    """Split a reply into sentences and the ``[n]`` citations each carries. A paragraph break or
+    a list item starts a new sentence; a single line break is only a space."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if is_refusal(" ".join(text.split())):
         return Draft(sentences=[], refused=True)
-    text = _TRAILING_CITES_RE.sub(lambda m: f"{m.group(2)}{m.group(1)}", text)
     not_reported = None
-    if is_partial(text):  # "The provided papers do not report X. What they do report: ..."
-        head, _, rest = text.partition(".")
+    flat = " ".join(text.split())
+    if is_partial(flat):  # "The provided papers do not report X. What they do report: ..."
+        head, _, rest = flat.partition(".")
         not_reported = head[len(PARTIAL_PREFIX) :].strip() or "the asked detail"
         text = re.sub(r"^\s*What they (do )?report:\s*", "", rest.strip(), flags=re.IGNORECASE)
-    sentences = []
-    for raw in split_sentences(text):
-        cites = numbers_in(raw)
-        clean = strip_markers(raw)
-        if clean and not re.fullmatch(r"[\W_]*", clean):
-            sentences.append(DraftSentence(clean, cites))
+    sentences: list[DraftSentence] = []
+    for block in _BLOCK_BREAK_RE.split(_LEADING_BULLET_RE.sub("", text)):
+        block = _TRAILING_CITES_RE.sub(
+            lambda m: f"{m.group(2)}{m.group(1)}", " ".join(block.split())
+        )
+        for raw in split_sentences(block):
+            cites = numbers_in(raw)
+            clean = strip_markers(raw)
+            if clean and not re.fullmatch(r"[\W_]*", clean):
+                sentences.append(DraftSentence(clean, cites))
+            elif cites and sentences:  # citations alone on their own line: the sentence above's
+                sentences[-1].citations.extend(cites)
     return Draft(sentences=sentences, not_reported=not_reported)
 
 
