@@ -109,3 +109,27 @@ def test_earlier_stages_never_import_later_ones() -> None:
             tp = t.split(".")
             if len(tp) >= 2 and tp[1] in order:
                 assert order[tp[1]] <= order[parts[1]], f"{m} imports {t}"
+
+
+def test_the_cli_starts_without_heavy_imports() -> None:
+    """`rag --help` (and every command's start-up) must not import pydantic, the readers,
+    llama-index, chromadb, numpy or the servers: they are imported by the commands that use them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rag.interfaces.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'llama_index', "
+        "'chromadb', 'numpy', 'fastapi', 'onnxruntime', 'bibtexparser', 'pypdf', 'mcp'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert (
+        "rag.ingest"
+        not in subprocess.run(
+            [sys.executable, "-c", "import sys, rag.interfaces.cli; print(list(sys.modules))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )

@@ -12,8 +12,6 @@ import click
 
 from rag.errors import InputError, RagError
 from rag.interfaces.exit import exit_on_error
-from rag.interfaces.question_log import QuestionLog, log_answer, new_conversation_id
-from rag.interfaces.render import print_answer, print_sources
 
 CHAT_HELP = "Commands: /sources  /reset  /exit  (/help shows this)"
 
@@ -48,6 +46,8 @@ def line_reader(history_file: Path, interactive: bool) -> Callable[[], str]:
 def chat(llm: str | None, resume: str | None, home: Path | None, chroma_url: str | None) -> None:
     """Talk with the papers; follow-up questions keep their context."""
     from rag.interfaces.cli_common import open_for_reading, streaming
+    from rag.interfaces.question_log import QuestionLog, log_answer, new_conversation_id
+    from rag.interfaces.render import print_answer, print_sources
     from rag.interfaces.service import restore
 
     lib = open_for_reading(home, chroma_url, llm=llm)

@@ -23,9 +23,6 @@ from rag.interfaces.cli_common import (
     streaming,
 )
 from rag.interfaces.exit import exit_on_error
-from rag.interfaces.library_cli import write_outputs
-from rag.interfaces.question_log import log_answer
-from rag.interfaces.render import answer_json, cite_line, hit_json, print_answer, print_summary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,6 +85,8 @@ def search(
     chroma_url: str | None,
 ) -> None:
     """List the papers that best match QUERY ('-' reads one query per line from stdin)."""
+    from rag.interfaces.render import cite_line, hit_json
+
     lib = open_for_reading(home, chroma_url)
     filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     if query == "-":
@@ -141,6 +140,10 @@ def ask(
     chroma_url: str | None,
 ) -> None:
     """Answer QUESTION from the papers, citing every sentence ('-' reads stdin)."""
+    from rag.interfaces.library_cli import write_outputs
+    from rag.interfaces.question_log import log_answer
+    from rag.interfaces.render import answer_json, print_answer
+
     lib = open_for_reading(home, chroma_url, top_k=k, llm=llm)
     filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     if question == "-":
@@ -194,6 +197,10 @@ def summarize(
     chroma_url: str | None,
 ) -> None:
     """What do the papers say about TOPIC: findings grouped by paper, every one cited."""
+    from rag.interfaces.library_cli import write_outputs
+    from rag.interfaces.question_log import log_answer
+    from rag.interfaces.render import answer_json, print_summary
+
     lib = open_for_reading(home, chroma_url, llm=llm)
     filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     stream = streaming(lib, as_json, no_stream)

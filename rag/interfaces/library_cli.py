@@ -9,16 +9,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from rag.errors import InputError
-from rag.ingest.fields import short_authors
 from rag.interfaces.cli_common import dump, filter_options, library_options, make_filters
 from rag.interfaces.cli_common import open_library as open_lib
 from rag.interfaces.exit import exit_on_error
-from rag.interfaces.export import FORMATS, bibtex, markdown_answer, render
-from rag.schema import bib_fields
 
 if TYPE_CHECKING:
     from rag.library import Library
     from rag.schema import Answer
+
+#: ``rag export --format`` (the same names as :data:`rag.interfaces.export.FORMATS`, spelled out
+#: here so that the CLI starts without importing the readers).
+EXPORT_FORMATS = ("bibtex", "ris", "csljson", "markdown")
 
 
 def write_outputs(
@@ -26,6 +27,8 @@ def write_outputs(
 ) -> None:
     """``--bib FILE``: the papers the answer cites, as BibTeX; ``--markdown``: the answer as a
     report with its references (printed)."""
+    from rag.interfaces.export import bibtex, markdown_answer
+
     if not (bib or markdown):
         return
     from rag.index.catalog import stored_papers
@@ -40,6 +43,8 @@ def write_outputs(
 
 
 def paper_json(meta: dict[str, Any]) -> dict[str, Any]:
+    from rag.schema import bib_fields
+
     return {
         "paper_id": meta.get("paper_id"),
         "title": meta.get("title"),
@@ -65,6 +70,9 @@ def papers(
     chroma_url: str | None,
 ) -> None:
     """List the papers in the library (optionally filtered)."""
+    from rag.ingest.fields import short_authors
+    from rag.schema import bib_fields
+
     lib = open_lib(home, chroma_url)
     rows = lib.papers(make_filters(lib, year, sources, paper_ids, authors, venues))
     if as_json:
@@ -128,7 +136,9 @@ def remove(
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="bibtex", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="bibtex", show_default=True
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @filter_options
 @library_options
@@ -146,6 +156,7 @@ def export(
 ) -> None:
     """Write the papers (optionally filtered) as BibTeX, RIS, CSL-JSON or a Markdown list."""
     from rag.index.catalog import stored_papers
+    from rag.interfaces.export import render
 
     lib = open_lib(home, chroma_url)
     rows = lib.papers(make_filters(lib, year, sources, paper_ids, authors, venues))

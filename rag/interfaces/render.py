@@ -6,14 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rag.ingest.fields import short_authors
-from rag.schema import bib_fields
-
 if TYPE_CHECKING:
     from rag.schema import Answer, Citation, Hit
 
 
 def hit_json(rank: int, hit: Hit) -> dict[str, Any]:
+    from rag.schema import bib_fields
+
     return {
         "rank": rank,
         "paper_id": hit.paper_id,
@@ -30,6 +29,8 @@ def cite_line(
     authors: list[str], year: int | None, venue: str | None, doi: str | None, url: str | None
 ) -> str:
     """ "Vaswani et al. 2017, NeurIPS, doi:10.x/y" (the parts a paper has)."""
+    from rag.ingest.fields import short_authors
+
     parts = [" ".join(p for p in (short_authors(authors), str(year) if year else "") if p)]
     parts += [venue or "", f"doi:{doi}" if doi else (url or "")]
     return ", ".join(p for p in parts if p)

@@ -10,7 +10,6 @@ import click
 
 from rag.interfaces.cli_common import dump, library_options, open_for_reading
 from rag.interfaces.exit import exit_on_error
-from rag.interfaces.question_log import QuestionLog
 
 
 @click.command()
@@ -66,6 +65,7 @@ def mcp(
 @exit_on_error
 def logs(count: int, as_json: bool, home: Path | None) -> None:
     """The question log: the latest questions, their answers and citations (oldest first)."""
+    from rag.interfaces.question_log import QuestionLog
     from rag.settings import Settings
 
     settings = Settings(home=home) if home is not None else Settings()
