@@ -94,7 +94,9 @@ def rag_cli(*args: str, env: Mapping[str, str], stdin: str | None = None) -> tup
     return out.stdout, out.stderr
 
 
-def rag_on_terminal(*args: str, env: Mapping[str, str], stdin: str | None = None) -> str:
+def rag_on_terminal(
+    *args: str, env: Mapping[str, str], stdin: str | None = None
+) -> tuple[str, str]:
     """Run ``rag`` with its standard output on a pseudo-terminal, as a user sees it (the CLI
     streams only to a terminal); stdin stays a pipe. Asserts exit 0, no traceback, no error."""
     master, slave = pty.openpty()
@@ -133,7 +135,7 @@ def rag_on_terminal(*args: str, env: Mapping[str, str], stdin: str | None = None
     assert proc.returncode == 0, stderr + stdout
     assert "Traceback" not in stderr + stdout
     assert "Error:" not in stderr, stderr
-    return stdout
+    return stdout, stderr
 
 
 def check_answer(a: dict[str, Any], question: str, shown: list[Any] | None = None) -> None:
@@ -250,16 +252,18 @@ def test_structured_output_on_a_real_model(
 
 @real_llm
 def test_ask_streams_to_a_terminal_and_checks_what_it_streamed(env: dict[str, str]) -> None:
-    out = rag_on_terminal("ask", QUESTIONS[0], env=env)
-    if "\n\nChecked answer:\n" in out:
-        draft, checked = out.split("\n\nChecked answer:\n", 1)
+    out, err = rag_on_terminal("ask", QUESTIONS[0], env=env)
+    # The unchecked draft streams to stderr, marked as such; stdout carries only checked text.
+    _, marked, draft = err.partition("Draft (unchecked; the checked answer follows):\n")
+    assert marked, err
+    assert out.startswith("Checked answer:\n"), out
+    checked = out.split("\n", 1)[1]
+    if REFUSAL_PHRASE not in checked:
         assert re.search(r"\[\d+\]", checked) and "\nSources:\n[1] " in checked
         match = re.search(r"\(citations checked: (\d+) of (\d+) sentences supported", checked)
         assert match, checked
         written = int(match.group(2))
-    else:  # refused: the draft, a blank line, the refusal phrase, then what the check removed
-        draft, sep, checked = out.rpartition(f"\n{REFUSAL_PHRASE}\n")
-        assert sep, out
+    else:  # refused: the refusal phrase, then what the check removed
         match = re.search(r"Citation check: (\d+) sentence\(s\)", checked)
         written = int(match.group(1)) if match else 0
         assert "Nearest papers in the library:" in checked
@@ -276,15 +280,16 @@ def test_summarize_json_and_streamed(env: dict[str, str]) -> None:
     check_answer(answer, TOPIC)
     if not answer["refused"]:
         assert answer["answer"].count("\n") == len(answer["sentences"]) - 1  # one per line
-    out = rag_on_terminal("summarize", TOPIC, "--papers", "4", env=env)
-    draft, sep, checked = out.partition("\n\nChecked summary:\n")
-    assert sep and draft.strip(), out
+    out, err = rag_on_terminal("summarize", TOPIC, "--papers", "4", env=env)
+    draft = err.partition("Draft (unchecked; the checked answer follows):\n")[2]
+    _, sep, checked = out.partition("Checked summary:\n")
+    assert sep and draft.strip(), (out, err)
     assert REFUSAL_PHRASE in checked or re.search(r"^\[1\] \S", checked, re.MULTILINE), checked
 
 
 @real_llm
 def test_chat_second_turn_works_on_a_real_model(env: dict[str, str]) -> None:
-    out = rag_on_terminal(
+    out, _ = rag_on_terminal(
         "chat",
         env=env,
         stdin=f"{QUESTIONS[1]}\nHow many of those tasks could agents solve?\n/sources\n/exit\n",
