@@ -412,7 +412,9 @@ def test_cli_filters_on_the_bundled_corpus(seeded_home: Path) -> None:
     allowed = {h.paper_id for h in Library(home=seeded_home).search("x", k=200, source=name)}
     assert ids and ids <= allowed
     out = run("search", "linear attention", "--year", "2023", "--json", home=seeded_home)
-    assert out.returncode == 0 and json.loads(out.stdout) == []  # Daily Papers carry no year
+    # Daily Papers carry no year: a filter no paper can pass says so (issue 10), exit 1
+    assert out.returncode == 1 and out.stdout == ""
+    assert "no paper in this library has a year" in out.stderr
 
 
 def test_the_retriever_is_a_llama_index_retriever() -> None:

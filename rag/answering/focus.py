@@ -176,11 +176,17 @@ def analyse(question: str, lexicon: Lexicon | None = None) -> Focus:
     asked = question.split(CONTEXT_MARKER)[0]
     absent: list[str] = []
     about_paper = bool(ABOUT_PAPER_RE.search(asked))
+    asking = " ".join(w for w in _QUANTITY_WORDS.findall(asked))  # "share", "accuracy"...
     if lexicon is not None and not about_paper:
+        asked_for = {t for t, _ in lexicon.df_shares(asking)} if asking else set()
         absent = [
             t
             for t, share in lexicon.df_shares(asked)
-            if share == 0 and len(t) >= 4 and t not in QUESTION_STOPWORDS and t not in _ASKING
+            if share == 0
+            and len(t) >= 4
+            and t not in QUESTION_STOPWORDS
+            and t not in _ASKING
+            and t not in asked_for
         ]
     return Focus(
         question=asked,
