@@ -79,7 +79,6 @@ def test_off_question_sentence_is_not_an_answer() -> None:
         "S2-Attention achieves a 25.3X wall-clock attention speed-up over FlashAttention-2.",
         ["S2-Attention achieves a 25.3X wall-clock attention speed-up over FlashAttention-2."],
         ["Efficient LLM Training and Serving with Heterogeneous Context Sharding"],
-        lex,
     )
     assert not off.addresses and "quantiz" in off.reason and "no paper here" in off.reason
     known = analyse("How much does speculative decoding speed up inference?", lex)
@@ -88,7 +87,6 @@ def test_off_question_sentence_is_not_an_answer() -> None:
         "Speculative decoding gives a 2.5x speed-up.",
         ["Speculative decoding gives a 2.5x speed-up."],
         ["Fast inference"],
-        lex,
     )
     assert on.addresses and on.answers
 

@@ -208,9 +208,8 @@ class Verdict:
 
 
 def judge(
-    focus: Focus, sentence: str, passages: Sequence[str], titles: Sequence[str] = (),
-    lexicon: Lexicon | None = None,
-) -> Verdict:  # fmt: skip
+    focus: Focus, sentence: str, passages: Sequence[str], titles: Sequence[str] = ()
+) -> Verdict:
     """Whether ``sentence`` (citing ``passages`` of papers titled ``titles``) addresses and
     answers the question of ``focus``."""
     context = norm(" ".join([*passages, *titles, sentence]))

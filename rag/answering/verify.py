@@ -48,7 +48,7 @@ class Verifier:
 
     scorer: SupportScorer | None = None
     unsupported: Literal["drop", "mark"] = "drop"
-    lexicon: Lexicon | None = None  # document frequencies, for the question's key terms
+    lexicon: Lexicon | None = None  # document frequencies: which question words no paper has
     check_question: bool = True
 
     def verify(
@@ -70,7 +70,6 @@ class Verifier:
             unsupported=self.unsupported,
             separator=separator,
             focus=focus,
-            lexicon=self.lexicon,
         )
 
 
@@ -84,7 +83,6 @@ def finalize(
     unsupported: Literal["drop", "mark"] = "drop",
     separator: str = " ",
     focus: Focus | None = None,
-    lexicon: Lexicon | None = None,
 ) -> Answer:
     """Verify a draft and build the Answer shown to the user.
 
@@ -133,7 +131,6 @@ def finalize(
                 s.text,
                 [sources[n - 1].text for n in s.citations],
                 [sources[n - 1].title for n in s.citations],
-                lexicon,
             )
             if verdict.addresses:
                 on_question.append((s, ok, score))
