@@ -204,7 +204,8 @@ class Library:
 
         started = time.perf_counter()
         files = iter_input_files(list(paths))
-        parsed = parse_paths(files, skip_errors=skip_errors)
+        max_bytes = self.settings.max_input_mb * 2**20
+        parsed = parse_paths(files, skip_errors=skip_errors, max_bytes=max_bytes)
         indexer = Indexer(
             self.store, self.embedder, chunk_tokens=self.settings.chunk_tokens, progress=progress
         )
@@ -221,6 +222,7 @@ class Library:
                 "title_only": sum(1 for p in parsed.papers if p.title_only),
                 "formats": parsed.formats,
                 "skipped": parsed.skipped,
+                "warnings": parsed.warnings,
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )

@@ -55,6 +55,24 @@ class Paper(BaseModel):
 BIB_FIELDS = ("authors", "year", "venue", "doi", "url", "arxiv_id")
 
 
+def stored_year(value: object) -> int | None:
+    """A year read back from stored metadata: an int of at most 4 digits, else None. Reading
+    never trusts the store (a bad value written by an older version must not brick the
+    library)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        year = int(value)
+    except (ValueError, OverflowError):
+        return None
+    return year if 0 < year < 10_000 else None
+
+
+def stored_str(value: object) -> str | None:
+    """A string field read back from stored metadata (None for missing or empty)."""
+    return str(value) if value not in (None, "") else None
+
+
 def bib_fields(meta: Mapping[str, object]) -> dict[str, Any]:
     """authors (a list), year, venue, doi, url and arxiv_id of a chunk's stored metadata."""
     authors = meta.get("authors")
@@ -62,7 +80,7 @@ def bib_fields(meta: Mapping[str, object]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "authors": [a.strip() for a in str(authors).split(";") if a.strip()] if authors else []
     }
-    out["year"] = year if isinstance(year, int) and not isinstance(year, bool) else None
+    out["year"] = stored_year(year)
     for key in ("venue", "doi", "url", "arxiv_id"):
         value = meta.get(key)
         out[key] = str(value) if value not in (None, "") else None
@@ -198,6 +216,10 @@ class IngestReport(BaseModel):
     merged: int = Field(default=0, description="Records merged into another listing of a paper.")
     title_only: int = Field(default=0, description="Papers kept with a title but no text.")
     formats: dict[str, int] = Field(default_factory=dict, description="Files per input format.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Records kept with a caveat, e.g. an id listed twice with different texts.",
+    )
 
 
 class Stats(BaseModel):

@@ -206,6 +206,22 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(
         default=20, ge=1, description="`rag serve`: largest file POST /ingest accepts, in MiB."
     )
+    max_input_mb: int = Field(
+        default=512,
+        ge=1,
+        description="Largest input file ingest reads, in MiB, after gzip decompression (a "
+        "gzip bomb stops at this size with an error).",
+    )
+    max_reply_kb: int = Field(
+        default=256,
+        ge=1,
+        description="Largest LLM reply accepted, in KiB (a longer one is an error).",
+    )
+    chroma_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a Chroma server may take to answer one call (RAG_CHROMA_URL).",
+    )
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

@@ -62,9 +62,31 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in pieces if p]
 
 
+# Terminal control: escape sequences (CSI "ESC [ ... m", OSC "ESC ] ... BEL", other ESC x),
+# C0/C1 control characters and bidirectional overrides. Paper text never needs them, and printed
+# raw they retitle the window, write the clipboard (OSC 52) or clear the screen.
+_ESCAPE_RE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+    r"|\x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS, SOS, PM, APC strings
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+    r"|[\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # 8-bit OSC etc.
+    r"|\x1b[ -/]*[0-~]?"  # other escapes (and a lone ESC)
+)
+CONTROL_RE = re.compile("[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without terminal escape sequences, control characters (tabs and newlines are
+    kept) or bidirectional overrides: safe to print on a terminal."""
+    if not CONTROL_RE.search(text):
+        return text
+    return CONTROL_RE.sub("", _ESCAPE_RE.sub("", text))
+
+
 def clean_text(text: str) -> str:
-    """Normalise unicode and whitespace; strip LaTeX residue such as ``texttt{D}ual``."""
-    text = unicodedata.normalize("NFKC", text)
+    """Normalise unicode and whitespace; strip LaTeX residue such as ``texttt{D}ual`` and
+    terminal control (:func:`strip_controls`)."""
+    text = strip_controls(unicodedata.normalize("NFKC", text))
     prev = None
     while prev != text:  # nested commands
         prev, text = text, LATEX_CMD_RE.sub(r"\1", text)

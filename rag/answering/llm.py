@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -116,6 +117,7 @@ class LLM:
         base_url: str | None,
         timeout: float,
         max_retries: int,
+        max_reply_chars: int = 256 * 1024,
     ) -> None:
         if not api_key and not base_url:
             raise ConfigError(f"LLM {model} needs OPENAI_API_KEY, or OPENAI_BASE_URL")
@@ -124,6 +126,7 @@ class LLM:
         self.base_url = (base_url or OPENAI_URL).rstrip("/")
         self.timeout = float(timeout)
         self.max_retries = max(0, int(max_retries))
+        self.max_reply_chars = int(max_reply_chars)
         self._client: openai.OpenAI | None = None
 
     def __repr__(self) -> str:
@@ -198,7 +201,7 @@ class LLM:
                 for chunk in chunks:
                     events += 1
                     if time.monotonic() > deadline:
-                        raise _Deadline(self.timeout * (self.max_retries + 1))
+                        raise _Deadline(self.timeout)
                     usage = getattr(chunk, "usage", None) or usage
                     model = getattr(chunk, "model", None) or model
                     for choice in chunk.choices or []:
@@ -210,12 +213,21 @@ class LLM:
                         if piece:
                             pieces.append(piece)
                             emitted[0] += len(piece)
+                            if emitted[0] > self.max_reply_chars:
+                                raise _BadReply(self._too_long())
+                            if time.monotonic() > deadline:  # the caller has given up
+                                raise _Deadline(self.timeout)
                             try:
                                 on_delta(piece)
                             except Exception as exc:
                                 raise _CallbackError(exc) from exc
             if not events:
                 raise _BadReply("sent no stream events (not an OpenAI-compatible stream?)")
+            if finish is None:
+                raise _BadReply(
+                    f"stream ended before the answer was complete (after {emitted[0]} chars, "
+                    "no finish_reason)"
+                )
             return self._finish("".join(pieces), usage, model, finish, messages, start)
 
         try:
@@ -241,6 +253,8 @@ class LLM:
         messages: list[dict[str, str]],
         start: float,
     ) -> Completion:
+        if len(text) > self.max_reply_chars:
+            raise _BadReply(self._too_long())
         if not text.strip():
             hint = "; raise RAG_MAX_ANSWER_TOKENS" if finish == "length" else ""
             raise _BadReply(f"returned an empty answer (finish_reason={finish}{hint})")
@@ -253,10 +267,15 @@ class LLM:
         return Completion(text=text, usage=used, model=model, finish_reason=finish,
                           latency_ms=round(latency, 1))  # fmt: skip
 
+    def _too_long(self) -> str:
+        return f"replied with more than {self.max_reply_chars // 1024} KiB (RAG_MAX_REPLY_KB)"
+
     def _retry(
         self, attempt: Callable[[float, float], T], *, emitted: Callable[[], int] = lambda: 0
     ) -> T:
-        """Run ``attempt(timeout, deadline)`` with retries; raise one-line BackendErrors."""
+        """Run ``attempt(timeout, deadline)`` with retries; raise one-line BackendErrors. Each
+        attempt has a wall-clock deadline of ``timeout`` seconds (:func:`_bounded`), not only
+        a per-read timeout: a server trickling bytes or keep-alives is stopped on time."""
         import openai
 
         budget_end = time.monotonic() + self.timeout * (self.max_retries + 1)
@@ -265,7 +284,8 @@ class LLM:
         while True:
             remaining = budget_end - time.monotonic()
             try:
-                return attempt(max(0.05, min(self.timeout, remaining)), budget_end)
+                per_call = max(0.05, min(self.timeout, remaining))
+                return _bounded(attempt, per_call, time.monotonic() + per_call)
             except _Deadline as exc:
                 raise BackendError(f"{where} {exc}", hint="raise RAG_LLM_TIMEOUT") from None
             except _BadReply as exc:
@@ -310,7 +330,34 @@ class LLM:
 
 class _Deadline(Exception):
     def __init__(self, budget: float) -> None:
-        super().__init__(f"did not finish streaming within {budget:g} s")
+        super().__init__(f"did not finish its reply within {budget:g} s")
+
+
+def _bounded(attempt: Callable[[float, float], T], timeout: float, deadline: float) -> T:
+    """``attempt(timeout, deadline)`` run in a daemon thread that the caller waits for until
+    ``deadline`` at most (then :class:`_Deadline`). The HTTP client's timeouts bound each read;
+    this bounds the whole call. An abandoned attempt sees the passed deadline before it hands
+    on any more text, and ends with its connection."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["value"] = attempt(timeout, deadline)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="llm-call", daemon=True).start()
+    # A little grace, so that a silent server meets the (retried) read timeout first.
+    grace = min(1.0, 0.25 * timeout) + 0.1
+    if not done.wait(max(0.0, deadline - time.monotonic()) + grace):
+        raise _Deadline(round(timeout, 3))
+    if "error" in box:
+        raise box["error"]
+    value: T = box["value"]
+    return value
 
 
 def _schema(json_schema: dict[str, Any]) -> dict[str, Any]:
@@ -362,4 +409,5 @@ def make_llm(settings: Settings) -> LLM | None:
         base_url=base_url,
         timeout=settings.llm_timeout,
         max_retries=settings.llm_max_retries,
+        max_reply_chars=settings.max_reply_kb * 1024,
     )

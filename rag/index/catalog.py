@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.index.chunking import split_by_offsets
 from rag.index.filters import Filters, where_in
-from rag.schema import Paper, Section
+from rag.schema import Paper, Section, stored_str, stored_year
 
 if TYPE_CHECKING:
     from rag.index.store import Store
@@ -47,21 +47,24 @@ def paper_from_chunks(chunks: Sequence[Mapping[str, Any]]) -> Paper:
             sections.append(
                 Section(heading=str(m.get("section", "")), page=page, sentences=sentences)
             )
-    extra = json.loads(meta["extra"]) if isinstance(meta.get("extra"), str) else {}
-    year = meta.get("year")
+    try:
+        extra = json.loads(meta["extra"]) if isinstance(meta.get("extra"), str) else {}
+    except (ValueError, RecursionError):
+        extra = {}
+    extra = extra if isinstance(extra, dict) else {}
     return Paper(
         paper_id=str(meta.get("paper_id")),
         title=str(meta.get("title", "")),
         abstract=abstract,
         source=str(meta.get("source", "")),
-        date=meta.get("date"),
-        year=year if isinstance(year, int) else None,
+        date=stored_str(meta.get("date")),
+        year=stored_year(meta.get("year")),
         authors=[a.strip() for a in str(meta.get("authors", "")).split(";") if a.strip()],
-        url=meta.get("url"),
-        doi=meta.get("doi"),
-        venue=meta.get("venue"),
-        arxiv_id=meta.get("arxiv_id"),
-        pmid=meta.get("pmid"),
+        url=stored_str(meta.get("url")),
+        doi=stored_str(meta.get("doi")),
+        venue=stored_str(meta.get("venue")),
+        arxiv_id=stored_str(meta.get("arxiv_id")),
+        pmid=stored_str(meta.get("pmid")),
         sections=sections,
         extra={str(k): str(v) for k, v in extra.items()},
     )

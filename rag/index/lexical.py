@@ -365,9 +365,7 @@ def top_rows(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> list
 
 
 def _year(value: Any) -> int:
-    if isinstance(value, bool) or value is None:
-        return NO_YEAR
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return NO_YEAR
+    from rag.schema import stored_year
+
+    year = stored_year(value)
+    return NO_YEAR if year is None else year

@@ -71,6 +71,7 @@ class Merger:
         self._slot: dict[str, int] = {}
         self.duplicates = 0  # same id listed again
         self.merged = 0  # another listing (other id) of a paper already seen
+        self.warnings: list[str] = []  # the same id listed with a different text
 
     def add(self, paper: Paper) -> None:
         slot = self._slot.get(f"id:{paper.paper_id}")
@@ -93,5 +94,11 @@ class Merger:
             else:
                 self.merged += 1
             self.papers[slot] = merge(before, paper)
+            if before.paper_id == paper.paper_id and before.text and paper.text != before.text:
+                kept = self.papers[slot].location
+                self.warnings.append(
+                    f"{paper.location}: id {paper.paper_id!r} was already listed at "
+                    f"{before.location} with a different text; kept the one at {kept}"
+                )
         for key in [f"id:{self.papers[slot].paper_id}", *identity_keys(self.papers[slot])]:
             self._slot.setdefault(key, slot)

@@ -16,6 +16,7 @@ from rag.schema import Paper
 
 ID_FIELDS = ("id", "doc_id", "_id", "paper_id")
 TEXT_FIELDS = ("abstract", "text")
+TOO_DEEP = "malformed JSON: nested too deeply"
 
 
 def _record_to_paper(path: Path, line: int, obj: Any) -> Paper:
@@ -54,6 +55,8 @@ def json_objects(path: Path, lines: list[str]) -> Iterator[tuple[int, Any] | Inp
     if not is_lines:
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise InputError(TOO_DEEP, where=f"{path}:1") from None
         except json.JSONDecodeError as e:
             if not (first.startswith("{") and first.endswith("}")):
                 raise InputError(f"malformed JSON: {e.msg}", where=f"{path}:{e.lineno}") from None
@@ -63,9 +66,14 @@ def json_objects(path: Path, lines: list[str]) -> Iterator[tuple[int, Any] | Inp
             if not line.strip():
                 continue
             try:
-                yield n, json.loads(line)
+                obj = json.loads(line)
+            except RecursionError:
+                yield InputError(TOO_DEEP, where=f"{path}:{n}")
+                continue
             except json.JSONDecodeError as e:
                 yield InputError(f"malformed JSON: {e.msg}", where=f"{path}:{n}")
+                continue
+            yield n, obj
         return
     if isinstance(data, dict):
         for key in ("papers", "documents", "records", "data", "results", "items"):

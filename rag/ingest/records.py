@@ -11,10 +11,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from rag.errors import InputError
 from rag.ingest.fields import arxiv_id as norm_arxiv
@@ -59,20 +63,27 @@ class ParseResult:
     merged: int = 0
     formats: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
-def read_lines(path: Path) -> list[str]:
+#: Largest input file read (after decompression), unless the caller says otherwise.
+MAX_INPUT_BYTES = 512 * 2**20
+
+
+def read_lines(path: Path, max_bytes: int = MAX_INPUT_BYTES) -> list[str]:
+    """The file's text lines; a ``.gz`` is inflated piecewise and stops at ``max_bytes``."""
+    too_big = f"larger than {max_bytes / 2**20:g} MiB (raise RAG_MAX_INPUT_MB to read it)"
     try:
-        raw = path.read_bytes()
+        if path.stat().st_size > max_bytes:
+            raise InputError(too_big, where=str(path))
+        if path.suffix == ".gz":
+            raw = _gunzip(path, max_bytes, too_big)
+        else:
+            raw = path.read_bytes()
     except IsADirectoryError:
         raise InputError("is a directory, not a file", where=str(path)) from None
     except OSError as e:
         raise InputError(f"cannot read file: {e.strerror or e}", where=str(path)) from None
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise InputError(f"not a valid gzip file: {e}", where=str(path)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -81,6 +92,19 @@ def read_lines(path: Path) -> list[str]:
             f"not UTF-8 text (byte 0x{raw[e.start]:02x})", where=f"{path}:{line}"
         ) from None
     return text.splitlines()
+
+
+def _gunzip(path: Path, max_bytes: int, too_big: str) -> bytes:
+    out = bytearray()
+    try:
+        with gzip.open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                out += block
+                if len(out) > max_bytes:
+                    raise InputError(f"decompresses to {too_big}", where=str(path))
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise InputError(f"not a valid gzip file: {e}", where=str(path)) from None
+    return bytes(out)
 
 
 def base_suffix(path: Path) -> str:
@@ -99,6 +123,8 @@ def guard(path: Path, line: int, make: Any, *args: Any) -> Item:
         return paper
     except InputError as e:
         return e
+    except (ValidationError, OverflowError, RecursionError) as e:  # a value no field can hold
+        return InputError(f"invalid record ({type(e).__name__})", where=f"{path}:{line}")
 
 
 def make_paper(
@@ -122,15 +148,20 @@ def make_paper(
     title = clean_text(title)
     if given_id is not None and not isinstance(given_id, (str, int)):
         raise InputError("field 'id' must be a string or an integer", where=where)
-    year = extra.get("year")
-    if year is not None:
-        try:
-            year = int(year)
-        except (TypeError, ValueError):
-            raise InputError(f"field 'year' is not a year: {year!r}", where=where) from None
+    year = check_year(extra.get("year"), where)
+    for name in ("url", "date", "venue"):
+        if extra.get(name) is not None and not isinstance(extra.get(name), str):
+            shown = type(extra.get(name)).__name__
+            raise InputError(f"field {name!r} must be a string, not {shown}", where=where)
+    for name in ("doi", "arxiv_id", "pmid"):
+        value = extra.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            raise InputError(f"field {name!r} must be a string", where=where)
     authors = extra.get("authors") or []
     if isinstance(authors, str):
         authors = [a.strip() for a in re.split(r";|,| and ", authors) if a.strip()]
+    if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
+        raise InputError("field 'authors' must be a string or a list of strings", where=where)
     ids = {
         "doi": norm_doi(extra.get("doi")),
         "arxiv_id": norm_arxiv(extra.get("arxiv_id")),
@@ -140,23 +171,48 @@ def make_paper(
     if not paper_id:
         raise InputError("field 'id' is empty", where=where)
     meta = {str(k): str(v) for k, v in (extra.get("meta") or {}).items() if v not in (None, "")}
-    return Paper(
-        paper_id=paper_id,
-        title=title,
-        abstract=sentences,
-        source=path.name,
-        location=where,
-        date=extra.get("date"),
-        year=year,
-        authors=[str(a) for a in authors],
-        url=text_or_none(extra.get("url")),
-        venue=text_or_none(extra.get("venue")),
-        sections=sections or [],
-        extra=meta,
-        doi=ids["doi"],
-        arxiv_id=ids["arxiv_id"],
-        pmid=ids["pmid"],
-    )
+    try:
+        return Paper(
+            paper_id=paper_id,
+            title=title,
+            abstract=sentences,
+            source=path.name,
+            location=where,
+            date=text_or_none(extra.get("date")),
+            year=year,
+            authors=[str(a) for a in authors],
+            url=text_or_none(extra.get("url")),
+            venue=text_or_none(extra.get("venue")),
+            sections=sections or [],
+            extra=meta,
+            doi=ids["doi"],
+            arxiv_id=ids["arxiv_id"],
+            pmid=ids["pmid"],
+        )
+    except ValidationError as e:
+        fields = ", ".join(str(err["loc"][0]) for err in e.errors() if err.get("loc"))
+        raise InputError(f"invalid field(s) {fields or '?'}", where=where) from None
+
+
+#: The years a paper may carry: anything outside is a typo or garbage, not a publication year.
+YEAR_RANGE = (1000, 2999)
+
+
+def check_year(value: Any, where: str) -> int | None:
+    """A whole year from an int, a whole float or a digit string; anything else (a bool, 2023.7,
+    1e400, a 20-digit number) is an :class:`InputError` naming ``where``."""
+    if value is None or value == "":
+        return None
+    year: int | None = None
+    whole_float = isinstance(value, float) and math.isfinite(value) and value.is_integer()
+    if isinstance(value, int) and not isinstance(value, bool):
+        year = value
+    elif whole_float or (isinstance(value, str) and re.fullmatch(r"\s*\d{1,4}\s*", value)):
+        year = int(value)
+    if year is None or not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise InputError(f"field 'year' is not a year: {shown}", where=where)
+    return year
 
 
 def identity_id(

@@ -33,7 +33,7 @@ from rag.errors import InputError
 from rag.ingest.fields import ARXIV_RE
 from rag.ingest.identity import Merger
 from rag.ingest.json_records import parse_document, parse_lines
-from rag.ingest.records import Item, ParseResult, base_suffix, read_lines
+from rag.ingest.records import MAX_INPUT_BYTES, Item, ParseResult, base_suffix, read_lines
 
 Parser = Callable[[Path, list[str]], Iterator[Item]]
 
@@ -162,15 +162,18 @@ def iter_input_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def parse_file(path: Path) -> Iterator[Item]:
+def parse_file(path: Path, max_bytes: int = MAX_INPUT_BYTES) -> Iterator[Item]:
     fmt = detect(path)
-    return fmt.parse(path, [] if fmt.binary else read_lines(path))
+    return fmt.parse(path, [] if fmt.binary else read_lines(path, max_bytes))
 
 
-def parse_paths(paths: Iterable[str | Path], *, skip_errors: bool = False) -> ParseResult:
+def parse_paths(
+    paths: Iterable[str | Path], *, skip_errors: bool = False, max_bytes: int = MAX_INPUT_BYTES
+) -> ParseResult:
     """Parse every record of every file and keep each paper once, or raise on the first bad one.
 
-    With ``skip_errors`` a bad record (or an unreadable file) is skipped and reported in
+    A file larger than ``max_bytes`` (after gzip decompression) is an error. With
+    ``skip_errors`` a bad record (or an unreadable file) is skipped and reported in
     ``result.skipped`` instead. Listings of one paper (same id, DOI, arXiv id, PMID or title)
     are merged (:mod:`rag.ingest.identity`).
     """
@@ -180,7 +183,7 @@ def parse_paths(paths: Iterable[str | Path], *, skip_errors: bool = False) -> Pa
         try:
             fmt = detect(path)
             result.formats[fmt.name] = result.formats.get(fmt.name, 0) + 1
-            for item in fmt.parse(path, [] if fmt.binary else read_lines(path)):
+            for item in fmt.parse(path, [] if fmt.binary else read_lines(path, max_bytes)):
                 if isinstance(item, InputError):
                     if not skip_errors:
                         raise item
@@ -194,4 +197,5 @@ def parse_paths(paths: Iterable[str | Path], *, skip_errors: bool = False) -> Pa
             result.skipped.append(str(e))
     result.papers = merger.papers
     result.duplicates, result.merged = merger.duplicates, merger.merged
+    result.warnings = merger.warnings
     return result

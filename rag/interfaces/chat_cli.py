@@ -12,6 +12,7 @@ import click
 
 from rag.errors import InputError, RagError
 from rag.interfaces.exit import exit_on_error
+from rag.text import strip_controls
 
 CHAT_HELP = "Commands: /sources  /reset  /exit  (/help shows this)"
 
@@ -99,11 +100,13 @@ def chat(llm: str | None, resume: str | None, home: Path | None, chroma_url: str
         stream = streaming(lib, False, False)
         try:
             on_delta = (
-                (lambda text: click.secho(text, nl=False, err=True, dim=True)) if stream else None
+                (lambda text: click.secho(strip_controls(text), nl=False, err=True, dim=True))
+                if stream
+                else None
             )
             answer = session.ask(message, on_delta=on_delta)
         except RagError as e:  # one failed turn does not end the conversation
-            click.echo(f"Error: {e}", err=True)
+            click.echo(f"Error: {strip_controls(str(e))}", err=True)
             continue
         last = session.last
         standalone = last.standalone if last is not None else message

@@ -32,7 +32,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path))
 @click.option("--skip-errors", is_flag=True, help="Skip bad records (and report how many).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @library_options
@@ -59,6 +59,8 @@ def ingest(
         f"{report.title_only} title-only; {report.chunks_written} chunks written "
         f"in {report.seconds:.1f}s."
     )
+    for line in report.warnings[:20]:
+        click.echo(f"Warning: {line}", err=True)
     if report.skipped:
         click.echo(f"Skipped {len(report.skipped)} bad record(s):", err=True)
         for line in report.skipped[:20]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from rag.errors import RagError
+from rag.text import CONTROL_RE, strip_controls
 
 if TYPE_CHECKING:
     from rag.index.filters import Filters
@@ -104,7 +105,9 @@ def read_stdin_lines() -> Iterator[str]:
 
 
 def dump(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+    """JSON text, faithful and escaped: control characters and bidirectional overrides (which
+    json leaves raw outside ASCII) are written as ``\\uXXXX``."""
+    return CONTROL_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
 
 
 def streaming(lib: Library, as_json: bool, no_stream: bool) -> bool:
@@ -118,7 +121,7 @@ def consume(events: Iterator[StreamEvent]) -> Answer:
     click.secho("Draft (unchecked; the checked answer follows):", err=True, dim=True)
     for event in events:
         if event.kind == "draft":
-            click.secho(event.text, nl=False, err=True, dim=True)
+            click.secho(strip_controls(event.text), nl=False, err=True, dim=True)
         elif event.answer is not None:
             click.echo("", err=True)
             return event.answer

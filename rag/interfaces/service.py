@@ -63,11 +63,9 @@ def _authors(meta: dict[str, Any]) -> list[str]:
 
 
 def _year(meta: dict[str, Any]) -> int | None:
-    value = meta.get("year")
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+    from rag.schema import stored_year
+
+    return stored_year(meta.get("year"))
 
 
 def _opt(meta: dict[str, Any], key: str) -> str | None:
