@@ -76,10 +76,7 @@ def read_lines(path: Path, max_bytes: int = MAX_INPUT_BYTES) -> list[str]:
     try:
         if path.stat().st_size > max_bytes:
             raise InputError(too_big, where=str(path))
-        if path.suffix == ".gz":
-            raw = _gunzip(path, max_bytes, too_big)
-        else:
-            raw = path.read_bytes()
+        raw = _gunzip(path, max_bytes, too_big) if path.suffix == ".gz" else path.read_bytes()
     except IsADirectoryError:
         raise InputError("is a directory, not a file", where=str(path)) from None
     except OSError as e:
