@@ -133,6 +133,7 @@ class Library:
             collection=self.settings.collection,
             embedder_name=self.embedder.name,
             dim=self.embedder.dim,
+            timeout=self.settings.chroma_timeout,
         )
 
     def _build_lexical(self) -> LexicalIndex:

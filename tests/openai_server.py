@@ -56,6 +56,10 @@ class Reply:
     model: str | None = None  # default: echo the requested model
     words_per_chunk: int = 3
     break_after: int | None = None  # stream: drop the connection after this many content events
+    # Misbehaviours (fault tests):
+    trickle: float = 0.0  # send the body one byte at a time, this many seconds apart
+    keepalive_only: float = 0.0  # stream: send only ": keep-alive" comments for this many seconds
+    truncate_after: int | None = None  # stream: end the body cleanly (no finish, no [DONE])
 
 
 class RecordedRequest(dict[str, Any]):
@@ -126,7 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.owner.requests.append(req)
         return req
 
-    def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: str, headers: dict[str, str] | None = None, trickle: float = 0.0
+    ) -> None:
         data = body.encode()
         extra = {k.lower(): v for k, v in (headers or {}).items()}
         self.send_response(status)
@@ -135,14 +141,26 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in extra.items():
             self.send_header(key, value)
         self.end_headers()
+        if trickle:
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(trickle)
+            return
         self.wfile.write(data)
         self.wfile.flush()
 
     def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(obj), headers)
 
-    def _chunk(self, data: str) -> None:
+    def _chunk(self, data: str, trickle: float = 0.0) -> None:
         payload = data.encode()
+        if trickle and payload:
+            for i in range(len(payload)):
+                self.wfile.write(b"1\r\n" + payload[i : i + 1] + b"\r\n")
+                self.wfile.flush()
+                time.sleep(trickle)
+            return
         self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
         self.wfile.flush()
 
@@ -212,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
             }
             if reply.send_usage:
                 body["usage"] = usage
-            self._send_json(200, body, reply.headers)
+            self._send(200, json.dumps(body), reply.headers, trickle=reply.trickle)
             return
 
         include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
@@ -233,14 +251,24 @@ class _Handler(BaseHTTPRequestHandler):
             }
             if include_usage:
                 chunk["usage"] = None
-            self._chunk(f"data: {json.dumps(chunk)}\n\n")
+            self._chunk(f"data: {json.dumps(chunk)}\n\n", reply.trickle)
             if reply.stream_delay:
                 time.sleep(reply.stream_delay)
 
+        if reply.keepalive_only:
+            end = time.monotonic() + reply.keepalive_only
+            while time.monotonic() < end:
+                self._chunk(": keep-alive\n\n")
+                time.sleep(0.2)
+            self._chunk("")
+            return
         event({"role": "assistant", "content": ""})
         for n, piece in enumerate(_pieces(reply.content, reply.words_per_chunk)):
             if reply.break_after is not None and n >= reply.break_after:
                 self.close_connection = True  # body left unterminated: the client sees a break
+                return
+            if reply.truncate_after is not None and n >= reply.truncate_after:
+                self._chunk("")  # a well-formed end, but the answer stops mid-way
                 return
             event({"content": piece})
         if tool_call:

@@ -278,6 +278,7 @@ class LLM:
         a per-read timeout: a server trickling bytes or keep-alives is stopped on time."""
         import openai
 
+        _ = self.client.chat.completions  # imports and set-up happen outside the deadline
         budget_end = time.monotonic() + self.timeout * (self.max_retries + 1)
         where = f"LLM endpoint {self.base_url}"
         retries = 0

@@ -59,7 +59,7 @@ def chunk_metadata(chunk: Chunk, paper: Paper, digest: str) -> dict[str, Any]:
     return meta
 
 
-def open_client(home: Path, chroma_url: str | None) -> ClientAPI:
+def open_client(home: Path, chroma_url: str | None, timeout: float = 30.0) -> ClientAPI:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -68,13 +68,20 @@ def open_client(home: Path, chroma_url: str | None) -> ClientAPI:
         url = urlparse(chroma_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(f"RAG_CHROMA_URL must look like http://host:port, got {chroma_url!r}")
+        from rag.index.remote import bound_client, check_server
+
+        check_server(chroma_url, timeout)
         try:
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=url.hostname,
                 port=url.port or (443 if url.scheme == "https" else 8000),
                 ssl=url.scheme == "https",
                 settings=chroma_settings,
             )
+            bound_client(client, chroma_url, timeout)
+            return client
+        except RagError:
+            raise
         except Exception as e:  # chromadb raises bare ValueError/ConnectionError here
             raise RagError(f"cannot reach the Chroma server at {chroma_url}: {e}") from None
     path = home / "chroma"
@@ -93,12 +100,13 @@ class Store:
         collection: str = "papers",
         embedder_name: str,
         dim: int,
+        timeout: float = 30.0,
     ) -> None:
         self.home = home
         self.chroma_url = chroma_url
         self._lock = threading.Lock()
         self._vector_store: Any = None
-        self.client = open_client(home, chroma_url)
+        self.client = open_client(home, chroma_url, timeout)
         self.embedder_name = embedder_name
         try:
             self.collection: Collection = self.client.get_or_create_collection(
@@ -112,6 +120,8 @@ class Store:
                 },
                 embedding_function=None,
             )
+        except RagError:
+            raise
         except Exception as e:
             where = chroma_url or str(home / "chroma")
             raise RagError(
