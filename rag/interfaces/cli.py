@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 user error (one line on stderr, no traceback), 2 usage 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,7 +20,7 @@ from rag.interfaces.cli_common import (
     make_filters,
     open_for_reading,
     open_library,
-    read_stdin_lines,
+    stdin_batch,
     streaming,
 )
 from rag.interfaces.exit import exit_on_error
@@ -92,9 +93,11 @@ def search(
     lib = open_for_reading(home, chroma_url)
     filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     if query == "-":
-        for line in read_stdin_lines():
-            hits = lib.search(line, k, filters=filters)
-            click.echo(dump([hit_json(i, h) for i, h in enumerate(hits, 1)]))
+        stdin_batch(
+            lambda line: [
+                hit_json(i, h) for i, h in enumerate(lib.search(line, k, filters=filters), 1)
+            ]
+        )
         return
     hits = lib.search(query, k, filters=filters)
     if as_json:
@@ -149,10 +152,13 @@ def ask(
     lib = open_for_reading(home, chroma_url, top_k=k, llm=llm)
     filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     if question == "-":
-        for line in read_stdin_lines():
+
+        def one(line: str) -> dict[str, Any]:
             answer = lib.ask(line, filters=filters)
             log_answer(lib.settings, answer, via="cli", kind="ask")
-            click.echo(dump(answer_json(answer)))
+            return answer_json(answer)
+
+        stdin_batch(one)
         return
     stream = streaming(lib, as_json, no_stream)
     if stream:

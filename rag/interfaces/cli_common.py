@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from rag.errors import RagError
+from rag.errors import InputError, RagError
 from rag.text import CONTROL_RE, strip_controls
 
 if TYPE_CHECKING:
@@ -98,10 +98,38 @@ def open_library(home: Path | None, chroma_url: str | None, **overrides: Any) ->
     return Library(home=home, chroma_url=chroma_url, **overrides)
 
 
-def read_stdin_lines() -> Iterator[str]:
-    for line in sys.stdin:
-        if line.strip():
-            yield line.strip()
+def read_stdin_lines() -> Iterator[str | InputError]:
+    """Each non-empty stdin line, stripped; a line that is not UTF-8 is an :class:`InputError`
+    (``stdin:N``) in its place, so that a batch can report it and go on."""
+    binary = getattr(sys.stdin, "buffer", None)
+    for n, raw in enumerate(binary if binary is not None else sys.stdin, start=1):
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield InputError(f"not UTF-8 text (byte 0x{raw[e.start]:02x})", where=f"stdin:{n}")
+                continue
+        if raw.strip():
+            yield raw.strip()
+
+
+def stdin_batch(handle: Callable[[str], Any]) -> None:
+    """One JSON line per stdin line: ``handle(line)``, or ``{"question", "error"}`` for a line
+    that fails (not UTF-8, too long, a backend error...), and the batch goes on. Exits 1 at the
+    end when any line failed."""
+    failed = total = 0
+    for line in read_stdin_lines():
+        total += 1
+        try:
+            if isinstance(line, InputError):
+                raise line
+            obj = handle(line)
+        except RagError as e:
+            failed += 1
+            obj = {"question": line if isinstance(line, str) else None, "error": str(e)}
+        click.echo(dump(obj))
+    if failed:
+        raise RagError(f"{failed} of {total} line(s) failed (their JSON lines hold an 'error')")
 
 
 def dump(obj: Any) -> str:
