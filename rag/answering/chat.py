@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from rag.answering.grammar import is_refusal
+from rag.answering.grammar import escape_data, is_refusal
 from rag.text import CONTEXT_MARKER, terms
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ ANAPHORA_RE = re.compile(
     re.IGNORECASE,
 )
 HISTORY_TURNS = 3
+MAX_REWRITE = 400  # characters: a longer "question" is the model rambling, or obeying a payload
 
 
 class Asks(Protocol):
@@ -76,16 +77,16 @@ class ChatSession:
         if llm is not None:
             from rag.answering.prompt import load_prompt
 
-            history = "\n".join(
-                f"User: {t.message}\nAssistant: {t.answer.answer}"
+            history = "\n".join(  # data: escaped, so that no turn can close the fence
+                f"User: {escape_data(t.message)}\nAssistant: {escape_data(t.answer.answer)}"
                 for t in self.history[-HISTORY_TURNS:]
             )
             folder = getattr(self.pipeline.backend, "prompts_dir", None)
             prompt = load_prompt("condense", folder)
-            messages = prompt.render(history=history, question=message)
+            messages = prompt.render(history=history, question=escape_data(message))
             text = llm.complete(messages, max_tokens=120).text.strip()
             lines = [line.strip() for line in text.splitlines() if line.strip()]
-            if lines and not is_refusal(lines[0]):
+            if lines and not is_refusal(lines[0]) and len(lines[0]) <= MAX_REWRITE:
                 return lines[0]
             # A small model copies the last answer's refusal phrase (seen with SmolLM2-135M):
             # searching for that finds nothing of the conversation. The rule does better.

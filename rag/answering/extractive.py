@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rag.answering.focus import analyse, answers_kind
-from rag.answering.grammar import Draft, DraftSentence
+from rag.answering.grammar import Draft, DraftSentence, strip_markers
 from rag.index.chunking import split_by_offsets
 from rag.schema import Hit
 from rag.text import CONTEXT_MARKER, terms
@@ -165,7 +165,9 @@ def _offsets(hit: Hit) -> str | None:
 
 def tidy(sentence: str) -> str:
     """A quoted sentence without a dangling connective at its start ("However, we ..." ->
-    "We ..."); never reworded otherwise."""
+    "We ...") and without the paper's own bracketed reference numbers ("[12]", which would pose
+    as the answer's citations); never reworded otherwise."""
+    sentence = strip_markers(sentence)
     m = CONNECTIVE_RE.match(sentence)
     if not m or len(sentence) - m.end() < 20:
         return sentence

@@ -16,8 +16,10 @@ from rag.answering.grammar import (
     JSON_FORMAT_INSTRUCTIONS,
     TEXT_FORMAT_INSTRUCTIONS,
     Draft,
+    escape_data,
     parse_json_reply,
     parse_text_reply,
+    strip_markers,
 )
 from rag.errors import BackendError
 from rag.schema import Hit, TokenUsage
@@ -27,13 +29,14 @@ if TYPE_CHECKING:
 
 
 def escape_source(text: str) -> str:
-    """Retrieved text is data: it cannot close the fence or open a tag of its own."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Retrieved text is data: it cannot close the fence or open a tag of its own, and its own
+    bracketed reference numbers ("[12]") are dropped, so they cannot pose as our citations."""
+    return escape_data(strip_markers(text))
 
 
 def render_sources(sources: list[Hit]) -> str:
     return "\n".join(
-        f'<source n="{n}">\nTitle: {escape_source(h.title)}\n{escape_source(h.text)}\n</source>'
+        f'<source n="{n}">\nTitle: {escape_data(h.title)}\n{escape_source(h.text)}\n</source>'
         for n, h in enumerate(sources, start=1)
     )
 

@@ -116,6 +116,12 @@ def numbers_in(marker_text: str) -> list[int]:
     return out
 
 
+def escape_data(text: str) -> str:
+    """Text that goes into a prompt as data (a passage, an earlier answer, a user message): it
+    cannot close the fence it sits in (``</source>``, ``</conversation>``) or open a tag."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def strip_markers(text: str) -> str:
     """The sentence without its ``[n]`` markers."""
     clean = " ".join(CITATION_RE.sub(" ", text).split())

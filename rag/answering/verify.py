@@ -4,7 +4,8 @@ is shown.
 1. A citation to a source the backend was not given is removed; a sentence left without a
    citation is dropped (:func:`rag.answering.grammar.check_citations`).
 2. Each remaining sentence is scored against the passages it cites by the offline support scorer
-   (:mod:`rag.answering.support`); an unsupported one is dropped, or kept and marked.
+   (:mod:`rag.answering.support`); an unsupported one is dropped, or kept and marked. Each
+   citation is then judged on its own (:func:`own_citations`): an unrelated extra one is removed.
 3. Each supported sentence is checked against the **question** (:mod:`rag.answering.focus`): a
    sentence whose cited paper never mentions what the question names is dropped as off-question;
    when the question asks for a kind of answer (a number, hardware, an institution...) and no
@@ -16,7 +17,7 @@ is shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from rag.answering.focus import Focus, Lexicon, analyse, judge
@@ -99,7 +100,10 @@ def finalize(
         results = scorer.score_many(
             [(s.text, [sources[n - 1].text for n in s.citations]) for s in kept]
         )
-        for s, r in zip(kept, results, strict=True):
+        own = own_citations(scorer, kept, results, sources)
+        for i, (s, r) in enumerate(zip(kept, results, strict=True)):
+            if i in own:
+                s = replace(s, citations=own[i])
             if r.supported or unsupported == "mark":
                 checked.append((s, r.supported, r.score))
             if not r.supported:
@@ -211,6 +215,41 @@ def finalize(
         citations=citations,
         **common,  # type: ignore[arg-type]
     )
+
+
+def own_citations(
+    scorer: SupportScorer, kept: list[DraftSentence], results: list[Any], sources: list[Hit]
+) -> dict[int, list[int]]:
+    """Each citation judged on its own: for a supported sentence citing several passages, the
+    citations whose passage supports it alone; when none does (a sentence joining two papers),
+    those the joint support needs (a citation is dropped while the rest still support the
+    sentence, weakest first). An unrelated extra citation cannot ride on the others."""
+    jobs = [
+        (i, n)
+        for i, (s, r) in enumerate(zip(kept, results, strict=True))
+        if r.supported and len(s.citations) > 1
+        for n in s.citations
+    ]
+    if not jobs:
+        return {}
+    alone = scorer.score_many([(kept[i].text, [sources[n - 1].text]) for i, n in jobs])
+    by_sentence: dict[int, dict[int, Any]] = {}
+    for (i, n), r in zip(jobs, alone, strict=True):
+        by_sentence.setdefault(i, {})[n] = r
+    out: dict[int, list[int]] = {}
+    for i, verdicts in by_sentence.items():
+        cites = [n for n in kept[i].citations if verdicts[n].supported]
+        if not cites:
+            cites = list(kept[i].citations)
+            for n in sorted(cites, key=lambda n: verdicts[n].score):
+                rest = [m for m in cites if m != n]
+                if (
+                    rest
+                    and scorer.score(kept[i].text, [sources[m - 1].text for m in rest]).supported
+                ):
+                    cites = rest
+        out[i] = cites
+    return out
 
 
 def citation_fields(meta: dict[str, object]) -> dict[str, Any]:

@@ -67,13 +67,14 @@ class LLMJudge(Judge):
         self.name = f"llm:{llm.model}"
 
     def verdicts(self, pairs: list[Pair]) -> list[bool]:
+        from rag.answering.grammar import escape_data
         from rag.answering.prompt import load_prompt
 
         prompt, out = load_prompt("judge", self.prompts_dir), []
         for sentence, passages in pairs:
-            text = "\n\n".join(f"Passage {i}:\n{p}" for i, p in enumerate(passages, 1))
+            text = "\n\n".join(f"Passage {i}:\n{escape_data(p)}" for i, p in enumerate(passages, 1))
             reply = self.llm.complete(
-                prompt.render(sentence=sentence, passages=text), max_tokens=50
+                prompt.render(sentence=escape_data(sentence), passages=text), max_tokens=50
             )
             self.usage.append(reply.usage.model_dump())
             m = re.search(r"\b(yes|no)\b", reply.text, re.IGNORECASE)
