@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -25,6 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from rag.answering.deadline import Deadline as _Deadline
+from rag.answering.deadline import bounded as _bounded
 from rag.errors import BackendError, ConfigError
 from rag.text import token_encoder as tiktoken_encoding
 
@@ -327,38 +328,6 @@ class LLM:
             return retry_after
         base = min(self.backoff_base * 2**retries, self.backoff_max)
         return base * (1 - 0.25 * random.random())
-
-
-class _Deadline(Exception):
-    def __init__(self, budget: float) -> None:
-        super().__init__(f"did not finish its reply within {budget:g} s")
-
-
-def _bounded(attempt: Callable[[float, float], T], timeout: float, deadline: float) -> T:
-    """``attempt(timeout, deadline)`` run in a daemon thread that the caller waits for until
-    ``deadline`` at most (then :class:`_Deadline`). The HTTP client's timeouts bound each read;
-    this bounds the whole call. An abandoned attempt sees the passed deadline before it hands
-    on any more text, and ends with its connection."""
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            box["value"] = attempt(timeout, deadline)
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="llm-call", daemon=True).start()
-    # A little grace, so that a silent server meets the (retried) read timeout first.
-    grace = min(1.0, 0.25 * timeout) + 0.1
-    if not done.wait(max(0.0, deadline - time.monotonic()) + grace):
-        raise _Deadline(round(timeout, 3))
-    if "error" in box:
-        raise box["error"]
-    value: T = box["value"]
-    return value
 
 
 def _schema(json_schema: dict[str, Any]) -> dict[str, Any]:
