@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from rag.errors import InputError, RagError
-from rag.interfaces.exit import exit_on_error
+from rag.interfaces.exit import exit_on_error, raw_stdout
 from rag.text import strip_controls
 
 CHAT_HELP = "Commands: /sources  /reset  /exit  (/help shows this)"
@@ -23,9 +23,13 @@ def line_reader(history_file: Path, interactive: bool) -> Callable[[], str]:
         return lambda: input("")
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
+    from prompt_toolkit.output import create_output
 
     history_file.parent.mkdir(parents=True, exist_ok=True)
-    session: PromptSession[str] = PromptSession(history=FileHistory(str(history_file)))
+    session: PromptSession[str] = PromptSession(
+        history=FileHistory(str(history_file)),
+        output=create_output(stdout=raw_stdout()),  # its own escape codes must pass
+    )
     return lambda: session.prompt("you> ")
 
 

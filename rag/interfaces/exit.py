@@ -67,6 +67,13 @@ def transport_error(e: BaseException) -> str | None:
     return f"{server}: {what} ({type(e).__name__}: {e or 'no detail'})"
 
 
+def raw_stdout() -> TextIO:
+    """Standard output without the :class:`SafeText` filter: for a line editor's own escape
+    codes (prompt_toolkit), never for paper or model text."""
+    out = sys.stdout
+    return out._inner if isinstance(out, SafeText) else out
+
+
 class SafeText:
     """Standard output for terminal text: writes pass through :func:`strip_controls`, so that
     nothing printed (paper text, LLM replies) can drive the terminal. JSON output is unchanged
