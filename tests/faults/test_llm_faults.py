@@ -34,16 +34,8 @@ def server(module_server: OpenAITestServer, monkeypatch: pytest.MonkeyPatch) -> 
     return module_server
 
 
-def make(server: OpenAITestServer, **kw: float) -> LLM:
-    args = {"timeout": 1.0, "max_retries": 2, **kw}
-    return LLM(
-        "m",
-        api_key="sk-test",
-        base_url=server.base_url,
-        timeout=args["timeout"],
-        max_retries=int(args["max_retries"]),
-        max_reply_chars=int(kw.get("max_reply_chars", 256 * 1024)),
-    )
+def make(server: OpenAITestServer, **kw: int) -> LLM:
+    return LLM("m", api_key="sk-test", base_url=server.base_url, timeout=1.0, max_retries=2, **kw)
 
 
 def call(llm: LLM, mode: str) -> Callable[[], object]:
