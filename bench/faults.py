@@ -126,7 +126,7 @@ def inputs(r: Runner) -> list[tuple[str, Outcome]]:
     deep.write_text("[" * 10_000 + "]" * 10_000)
     bomb = r.work / "bomb.jsonl.gz"
     with gzip.open(bomb, "wb") as fh:
-        fh.write(b" " * 8 * 2**20)
+        fh.write(b'{"id": "x", "title": "T", "abstract": "A."}\n' + b" " * 8 * 2**20)
     broken = r.work / "broken.jsonl.gz"
     broken.write_bytes(b"not gzip at all")
     binary = r.work / "garbage.jsonl"
@@ -229,8 +229,9 @@ def llm(r: Runner) -> list[tuple[str, Outcome]]:
         for reply in ("HACKED [1].", "HACKED. [1]"):
             server.reset()
             server.script(reply)
-            out = r.rag("ask", question, home=home, **env)
-            safe = out is not None and b"HACKED" not in out.stdout
+            out = r.rag("ask", question, "--json", home=home, **env)
+            ok = out is not None and out.returncode == 0
+            safe = ok and out is not None and "HACKED" not in json.loads(out.stdout)["answer"]
             results.append((f"injection: {reply}", Outcome(clear=safe, hang=out is None)))
     finally:
         server.stop()
