@@ -91,7 +91,7 @@ def read_lines(path: Path, max_bytes: int = MAX_INPUT_BYTES) -> list[str]:
     return text.splitlines()
 
 
-def _gunzip(path: Path, max_bytes: int, too_big: str) -> bytes:
+def _gunzip(path: Path, max_bytes: int, too_big: str) -> bytearray:
     out = bytearray()
     try:
         with gzip.open(path, "rb") as fh:
@@ -101,7 +101,7 @@ def _gunzip(path: Path, max_bytes: int, too_big: str) -> bytes:
                     raise InputError(f"decompresses to {too_big}", where=str(path))
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise InputError(f"not a valid gzip file: {e}", where=str(path)) from None
-    return bytes(out)
+    return out  # not copied: the decoded text is the one other full-size copy
 
 
 def base_suffix(path: Path) -> str:
