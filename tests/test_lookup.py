@@ -281,6 +281,22 @@ def test_cli_add_reports_what_it_did(
     assert '"from_cache": 1' in out.output and '"fetched": 0' in out.output
 
 
+def test_rag_offline_1_forbids_requests_from_the_cli(
+    server: tuple[str, Replay], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real `rag add` command in-process (no fake library: it fails before embedding)."""
+    base, replay = server
+    serve_all(replay)
+    for name, value in online(base, offline=True).items():
+        monkeypatch.setenv(f"RAG_{name.upper()}", str(value))
+    monkeypatch.setenv("RAG_OFFLINE", "1")
+    out = CliRunner().invoke(cli, ["add", "--home", str(tmp_path / "h"), "pmid:31452104"])
+    assert out.exit_code == 1
+    (line,) = out.output.strip().splitlines()
+    assert "pmid:31452104" in line and "RAG_OFFLINE=false" in line
+    assert not replay.log and not (tmp_path / "h" / "lookups").exists()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

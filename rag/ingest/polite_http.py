@@ -7,6 +7,7 @@ the sleep are injected so that tests check the waits without waiting."""
 from __future__ import annotations
 
 import email.utils
+import http.client
 import threading
 import time
 import urllib.error
@@ -122,8 +123,10 @@ class PoliteClient:
                     problem = (
                         f"cannot reach the server ({getattr(reason, 'strerror', None) or reason})"
                     )
-            except (ConnectionError, OSError) as e:
+            except OSError as e:
                 problem = f"cannot reach the server ({e.strerror or e})"
+            except http.client.HTTPException as e:  # e.g. a reply cut off mid-body
+                problem = f"broken reply ({type(e).__name__})"
             if attempt < self.retries:
                 delay = self.backoff * 2**attempt
                 self.limiter.sleep(min(max(delay, retry_after or 0.0), MAX_RETRY_AFTER))
