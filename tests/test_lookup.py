@@ -5,6 +5,7 @@ the FakeEmbedder, and the rate limiter a fake clock whose sleep only advances th
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -170,6 +171,21 @@ def test_doi_missing_from_openalex_falls_back_to_crossref(
     (row,) = lib.papers()
     assert row["title"].startswith("BERT") and row["authors"].startswith("Devlin, Jacob")
     assert "jats" not in lib.paper(row["paper_id"]).text
+
+
+def test_doi_without_abstract_asks_crossref_and_keeps_openalex_when_it_fails(
+    server: tuple[str, Replay], tmp_path: Path
+) -> None:
+    base, replay = server
+    work = json.loads((DATA / "openalex_W3134360372.json").read_text())
+    del work["abstract_inverted_index"]
+    replay.on(f"/openalex/works/doi:{PARROTS}", (200, json.dumps(work)))
+    crossref = f"/crossref/works/{PARROTS}/transform/application/vnd.citationstyles.csl+json"
+    replay.on(crossref, (503, "down"))
+    lib = fake_library(home=tmp_path / "home", **online(base))
+    report = lib.add([f"doi:{PARROTS}"], lookup=lookup_for(lib, FakeClock(), retries=0))
+    assert replay.paths() == [f"/openalex/works/doi:{PARROTS}", crossref]
+    assert (report.papers_added, report.title_only) == (1, 1)
 
 
 def test_rate_limit_spaces_requests_per_host() -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
-from rag.errors import ConfigError, InputError
+from rag.errors import ConfigError, InputError, RagError
 from rag.ingest.fields import ARXIV_RE
 from rag.ingest.polite_http import NotFound, PoliteClient
 from rag.settings import Settings
@@ -179,6 +179,10 @@ class Lookup:
                 files.append(self._store(ident, req, reply.body))
             except NotFound:
                 misses.append(req.url)
+            except RagError:
+                if not files:
+                    raise
+                break  # Crossref, asked for a missing abstract, failed: OpenAlex's record stays
         if not files:
             where = " or ".join(misses)
             raise InputError(f"not found at {where}", where=str(ident))
