@@ -3,9 +3,9 @@
 within one ingest) is merged with the stored one, the richer record winning, and replaces it
 under the stored paper id (so ids in answers, exports and notes stay valid).
 
-A record with the id of a stored paper from the same file replaces it as before (an edited
-record updates its paper), except that a record without full text does not wipe the full text a
-PDF gave; from another file it is merged like any other listing."""
+A record with the id of a stored paper, from the same file or with an id the input gave,
+replaces it as before (an edited record updates its paper), except that a record without full
+text does not wipe the full text a PDF gave; otherwise it is merged like any other listing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rag.index.catalog import paper_rows, stored_papers
-from rag.ingest.identity import identity_keys, keys_of, merge
+from rag.ingest.identity import derived_id, identity_keys, keys_of, merge
 from rag.ingest.records import content_hash
 from rag.schema import Paper
 
@@ -37,8 +37,9 @@ def _conflict(row: Mapping[str, Any], paper: Paper) -> bool:
 
 
 def _same_record(new: Paper, stored: Paper) -> bool:
-    """The stored paper's own record again (same id, same file), maybe edited."""
-    return new.paper_id == stored.paper_id and new.source == stored.source
+    """The stored paper's own record again, maybe edited: the same id, and from the same file
+    or an id the input gave (a JSON ``id``), not one derived from a DOI, arXiv id or title."""
+    return new.paper_id == stored.paper_id and (new.source == stored.source or not derived_id(new))
 
 
 def _absorb(new: Paper, stored: Paper) -> Paper:
