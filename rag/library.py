@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from rag.index.filters import Filters
     from rag.index.lexical import LexicalIndex
     from rag.index.store import Store
+    from rag.ingest.lookup import Lookup
     from rag.pipeline import Pipeline
     from rag.retrieval.base import Retriever
     from rag.schema import Answer, Hit, Paper
@@ -199,8 +200,10 @@ class Library:
     ) -> IngestReport:
         """Parse, chunk, embed and store papers. All input is validated before anything is
         written: a bad record raises :class:`~rag.errors.InputError` and the store is untouched
-        (unless ``skip_errors``, which skips and reports bad records)."""
+        (unless ``skip_errors``...). A paper already held (same DOI, arXiv id, PMID or title)
+        is merged into the stored one and keeps its id (:mod:`rag.index.reconcile`)."""
         from rag.index.indexer import Indexer
+        from rag.index.reconcile import reconcile
         from rag.ingest import iter_input_files, parse_paths
 
         started = time.perf_counter()
@@ -211,7 +214,8 @@ class Library:
             self.store, self.embedder, chunk_tokens=self.settings.chunk_tokens, progress=progress
         )
         with self._lock:  # one writer per library object; readers go on
-            report = indexer.add(parsed.papers)
+            known = reconcile(self.store, parsed.papers)  # papers the library already holds
+            report = indexer.add(known.papers)
             if report.chunks_written:
                 self._sync_lexical()
         return report.model_copy(
@@ -219,14 +223,24 @@ class Library:
                 "files": len(files),
                 "records": parsed.records,
                 "duplicates": parsed.duplicates,
-                "merged": parsed.merged,
-                "title_only": sum(1 for p in parsed.papers if p.title_only),
+                "merged": parsed.merged + known.merged,
+                "merged_into_library": known.merged,
+                "title_only": sum(1 for p in known.papers if p.title_only),
                 "formats": parsed.formats,
                 "skipped": parsed.skipped,
                 "warnings": parsed.warnings,
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
+
+    def add(self, identifiers: Sequence[str], *, lookup: Lookup | None = None) -> IngestReport:
+        """Papers by identifier (``arxiv:ID``, ``doi:10...``, ``pmid:N``) looked up online and
+        ingested; opt-in (``offline`` setting), replies cached (:mod:`rag.ingest.lookup`)."""
+        from rag.ingest.lookup import Lookup
+
+        found = (lookup or Lookup(self.settings)).fetch(identifiers)
+        report = self.ingest(found.files, progress=False)
+        return report.model_copy(update={"fetched": found.fetched, "from_cache": found.cached})
 
     def is_empty(self) -> bool:
         return self.store.count_chunks() == 0

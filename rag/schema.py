@@ -214,7 +214,15 @@ class IngestReport(BaseModel):
     skipped: list[str]
     seconds: float
     merged: int = Field(default=0, description="Records merged into another listing of a paper.")
+    merged_into_library: int = Field(
+        default=0,
+        description="Of ``merged``: records merged into a paper the library already held.",
+    )
     title_only: int = Field(default=0, description="Papers kept with a title but no text.")
+    fetched: int = Field(default=0, description="`rag add`: lookup requests made (not retries).")
+    from_cache: int = Field(
+        default=0, description="`rag add`: identifiers answered from the lookup cache."
+    )
     formats: dict[str, int] = Field(default_factory=dict, description="Files per input format.")
     warnings: list[str] = Field(
         default_factory=list,

@@ -222,6 +222,48 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a Chroma server may take to answer one call (RAG_CHROMA_URL).",
     )
+    offline: bool = Field(
+        default=True,
+        description="Forbid the lookups by identifier of `rag add` (arXiv, OpenAlex, Crossref, "
+        "PubMed): the product works offline unless told. Set false to allow them; replies are "
+        "cached in HOME/lookups, so an identifier is fetched once.",
+    )
+    contact_email: str | None = Field(
+        default=None,
+        description="`rag add`: an e-mail address sent with lookups (User-Agent, and the "
+        "mailto/email parameters OpenAlex, Crossref and NCBI ask polite clients for).",
+    )
+    arxiv_url: str = Field(
+        default="https://export.arxiv.org/api/query",
+        description="`rag add arxiv:ID`: the arXiv API query endpoint (Atom).",
+    )
+    openalex_url: str = Field(
+        default="https://api.openalex.org",
+        description="`rag add doi:...`: the OpenAlex API (asked first for a DOI).",
+    )
+    crossref_url: str = Field(
+        default="https://api.crossref.org",
+        description="`rag add doi:...`: the Crossref API (asked when OpenAlex lacks the DOI "
+        "or its abstract; CSL-JSON).",
+    )
+    pubmed_url: str = Field(
+        default="https://eutils.ncbi.nlm.nih.gov/entrez/eutils",
+        description="`rag add pmid:...`: NCBI E-utilities (efetch, XML).",
+    )
+    lookup_timeout: float = Field(default=20.0, gt=0, description="Seconds per lookup request.")
+    lookup_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Lookup retries on 429, 5xx, timeouts and refused connections (exponential "
+        "backoff, Retry-After honoured).",
+    )
+    lookup_interval: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Least seconds between two lookup requests to one host (arXiv is always "
+        "given at least 3 s, PubMed 0.34 s, as they ask).",
+    )
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

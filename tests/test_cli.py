@@ -40,9 +40,9 @@ def assert_one_line_error(out: subprocess.CompletedProcess[str], *fragments: str
             ("bad.jsonl:2", "malformed JSON"),
         ),
         (
-            "empty.jsonl",
-            '{"id": "a", "title": "A", "abstract": []}\n',
-            ("empty.jsonl:1", "'abstract' is empty"),
+            "badabs.jsonl",
+            '{"id": "a", "title": "A", "abstract": 5}\n',
+            ("badabs.jsonl:1", "'abstract' must be a string"),
         ),
         ("latin.txt", b"Sep 3\n\nCaf\xe9\n\nAbstract.\n", ("latin.txt:3", "not UTF-8")),
     ],

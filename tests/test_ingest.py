@@ -123,23 +123,17 @@ GOOD = '{"id": "a", "title": "Good", "abstract": "Fine text."}'
     [
         ("bad.jsonl", GOOD + "\n{not json\n", "bad.jsonl:2: malformed JSON"),
         (
-            "empty.jsonl",
-            GOOD + '\n\n{"id": "b", "title": "T", "abstract": ""}\n',
-            "empty.jsonl:3: field 'abstract' is empty",
+            "badabs.jsonl",
+            GOOD + '\n\n{"id": "b", "title": "T", "abstract": 3}\n',
+            "badabs.jsonl:3: field 'abstract' must be a string",
         ),
         ("notitle.jsonl", '{"id": "b", "abstract": "x."}\n', "notitle.jsonl:1: field 'title'"),
-        (
-            "noabs.jsonl",
-            '{"id": "b", "title": "T"}\n',
-            "noabs.jsonl:1: field 'abstract' (or 'text') is missing",
-        ),
         ("list.jsonl", "[1, 2]\n", "list.jsonl:1: record is not a JSON object"),
         (
             "latin1.jsonl",
             GOOD.encode() + b"\n" + '{"title": "caf\xe9"}'.encode("latin-1"),
             "latin1.jsonl:2: not UTF-8",
         ),
-        ("dump.txt", "Sep 3\n\nTitle only\n", "dump.txt:3: title 'Title only' has no abstract"),
         ("notes.csv", "a,b\n", "unrecognised '.csv' file"),
         ("broken.json", '[{"id": 1,\n "title": }]', "broken.json:2: malformed JSON"),
         (
@@ -182,10 +176,38 @@ def test_skip_errors_counts_and_keeps_the_good_records(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "mixed.jsonl",
-        GOOD + '\n{oops\n{"id": "c", "title": "C", "abstract": []}\n'
+        GOOD + '\n{oops\n{"id": "c", "title": "C", "abstract": 7}\n'
         '{"id": "d", "title": "D", "abstract": "Also fine."}\n',
     )
     result = parse_paths([path], skip_errors=True)
     assert [p.paper_id for p in result.papers] == ["a", "d"]
     assert len(result.skipped) == 2
     assert result.skipped[0].startswith(f"{path}:2:")
+
+
+def test_records_without_an_abstract_are_kept_title_only(tmp_path: Path) -> None:
+    """Issue 10: JSON/JSONL records and Daily Papers blocks without an abstract become
+    title-only papers (counted in the ingest report) instead of errors."""
+    jsonl = write(
+        tmp_path,
+        "noabs.jsonl",
+        GOOD
+        + '\n{"id": "b", "title": "Only a title"}\n{"id": "c", "title": "C", "abstract": ""}\n',
+    )
+    dump = write(
+        tmp_path,
+        "dump.txt",
+        "Sep 3\n\nA Paper Without Abstract\n\nAnother Paper With One\n\n"
+        "We study things. We find that they work well on every benchmark we tried.\n\n"
+        "Last Title Only\n",
+    )
+    result = parse_paths([jsonl, dump])
+    by_title = {p.title: p for p in result.papers}
+    assert [p.paper_id for p in result.papers[:3]] == ["a", "b", "c"]
+    assert by_title["Only a title"].title_only and by_title["C"].title_only
+    assert not by_title["Good"].title_only
+    assert by_title["A Paper Without Abstract"].title_only
+    assert by_title["Last Title Only"].title_only
+    assert by_title["Another Paper With One"].abstract[0] == "We study things."
+    assert sum(p.title_only for p in result.papers) == 4
+    assert not result.skipped

@@ -44,7 +44,8 @@ def test_changed_abstract_replaces_its_chunks(tmp_path: Path) -> None:
 def test_bad_record_leaves_the_store_untouched(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
-        '{"id": "ok", "title": "Fine", "abstract": "Good."}\n{"id": "b", "title": "B"}\n'
+        '{"id": "ok", "title": "Fine", "abstract": "Good."}\n'
+        '{"id": "b", "title": "B", "abstract": 5}\n'
     )
     lib = fake_library()
     with pytest.raises(InputError, match=r"bad\.jsonl:2"):

@@ -1,6 +1,6 @@
 """CSL-JSON (``.json``), as Zotero and Better BibTeX export it: a list of items with ``title``,
 ``author`` (``family``/``given`` or ``literal``), ``issued`` (``date-parts`` or ``raw``),
-``container-title``, ``DOI``, ``URL``, ``PMID``, ``abstract``."""
+``container-title``, ``DOI``, ``URL``, ``PMID``, ``abstract`` (Crossref's JATS markup removed)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,13 @@ def _year(issued: Any) -> int | None:
     return year(issued)
 
 
+def _plain(text: str | None) -> str | None:
+    """An abstract without the JATS/HTML markup Crossref's CSL-JSON wraps it in."""
+    if text is None or "<" not in text:
+        return text
+    return re.sub(r"</?(?:jats:)?[a-zA-Z][\w-]*(?:\s[^<>]*)?>", " ", text).strip() or None
+
+
 def _item_paper(path: Path, line: int, item: Any) -> Paper:
     if not isinstance(item, dict):
         raise InputError("CSL item is not a JSON object", where=f"{path}:{line}")
@@ -65,7 +72,7 @@ def _item_paper(path: Path, line: int, item: Any) -> Paper:
         path,
         line,
         title=item.get("title"),
-        abstract=text_or_none(item.get("abstract")),
+        abstract=_plain(text_or_none(item.get("abstract"))),
         given_id=None,
         title_only=True,
         extra={

@@ -1,5 +1,6 @@
 """Daily Papers dumps (``.txt``): a few header lines, then blocks of title line, blank line,
-abstract paragraph on one line, blank line (see the bundled ``rag/data/seeds``)."""
+abstract paragraph on one line, blank line (see the bundled ``rag/data/seeds``). A title followed
+by another title (or by the end of the file) is kept as a title-only paper."""
 
 from __future__ import annotations
 
@@ -61,21 +62,40 @@ def parse(path: Path, lines: list[str]) -> Iterator[Item]:
     content = [(n + 1, line.strip()) for n, line in enumerate(lines) if n >= i and line.strip()]
     if not content:
         raise InputError("no title/abstract blocks found", where=str(path))
-    for j in range(0, len(content), 2):
+    j = 0
+    while j < len(content):
         title_line, title = content[j]
-        if j + 1 >= len(content):
-            raise InputError(
-                f"title {title[:60]!r} has no abstract after it", where=f"{path}:{title_line}"
-            )
-        abstract_line, abstract = content[j + 1]
+        following = content[j + 1] if j + 1 < len(content) else None
+        if following is None or looks_like_title(following[1]):
+            yield guard(path, title_line, _dp_paper, title, None, date)  # title-only
+            j += 1
+            continue
+        abstract_line, abstract = following
         if abstract_line > title_line + 2 and any(
             lines[k].strip() for k in range(title_line, abstract_line - 1)
         ):
             raise InputError("expected a blank line after the title", where=f"{path}:{title_line}")
         yield guard(path, title_line, _dp_paper, title, abstract, date)
+        j += 2
 
 
-def _dp_paper(path: Path, line: int, title: str, abstract: str, date: str | None) -> Paper:
+def looks_like_title(line: str) -> bool:
+    """A line after a title that is itself a title (the first paper has no abstract): short,
+    one sentence, not ending with a full stop (abstracts are paragraphs of sentences)."""
+    return (
+        len(line.split()) <= 25
+        and not line.endswith(".")
+        and not re.search(r"[a-z0-9)][.!?]\s+[A-Z]", line)
+    )
+
+
+def _dp_paper(path: Path, line: int, title: str, abstract: str | None, date: str | None) -> Paper:
     return make_paper(
-        path, line, title=title, abstract=abstract, given_id=None, extra={"date": date}
+        path,
+        line,
+        title=title,
+        abstract=abstract,
+        given_id=None,
+        extra={"date": date},
+        title_only=True,
     )

@@ -12,10 +12,16 @@ OPTIONAL = ("date", "year", "url", "doi", "venue", "arxiv_id", "pmid")
 
 
 def identity_keys(paper: Paper) -> list[str]:
-    keys = [f"{k}:{v}" for k in ("doi", "arxiv_id", "pmid") if (v := getattr(paper, k))]
-    title = normalise_title(paper.title)
-    if len(title.split()) >= 3:
-        keys.append(f"title:{title}")
+    return keys_of(paper.doi, paper.arxiv_id, paper.pmid, paper.title)
+
+
+def keys_of(doi: object, arxiv_id: object, pmid: object, title: object) -> list[str]:
+    """The keys a paper is matched on, strongest first (also for stored metadata rows)."""
+    ids = {"doi": doi, "arxiv_id": arxiv_id, "pmid": pmid}
+    keys = [f"{k}:{v}" for k, v in ids.items() if v]
+    normal = normalise_title(str(title or ""))
+    if len(normal.split()) >= 3:
+        keys.append(f"title:{normal}")
     return keys
 
 

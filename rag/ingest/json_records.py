@@ -1,6 +1,7 @@
 """JSON and JSONL records, optionally gzipped: one object per record with the common field names
 (``id``/``doc_id``/``_id``, ``title``, ``abstract`` or ``text`` as a string or a list of
-sentences, optional ``authors``, ``year``, ``url``, ``doi``). SciFact's ``corpus.jsonl.gz`` reads
+sentences, optional ``authors``, ``year``, ``url``, ``doi``); a record without an abstract is
+kept as a title-only paper. SciFact's ``corpus.jsonl.gz`` reads
 unchanged (``doc_id`` becomes the paper id)."""
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ def _record_to_paper(path: Path, line: int, obj: Any) -> Paper:
     abstract = next((obj[f] for f in TEXT_FIELDS if f in obj), None)
     extra = {k: obj.get(k) for k in ("authors", "year", "url", "doi", "date")}
     return make_paper(
-        path, line, title=obj.get("title"), abstract=abstract, given_id=given_id, extra=extra
+        path,
+        line,
+        title=obj.get("title"),
+        abstract=abstract,
+        given_id=given_id,
+        extra=extra,
+        title_only=True,
     )
 
 

@@ -56,7 +56,8 @@ def ingest(
         f"{report.records} records from {report.files} file(s): {report.papers_added} papers "
         f"added, {report.papers_updated} updated, {report.papers_unchanged} unchanged, "
         f"{report.duplicates + report.merged} duplicate listings merged "
-        f"({report.merged} across sources by DOI/arXiv/PMID/title); "
+        f"({report.merged} across sources by DOI/arXiv/PMID/title, "
+        f"{report.merged_into_library} into papers already in the library); "
         f"{report.title_only} title-only; {report.chunks_written} chunks written "
         f"in {report.seconds:.1f}s."
     )
@@ -264,11 +265,12 @@ def setup(model_only: bool, home: Path | None, chroma_url: str | None) -> None:
 
 def _register() -> None:
     # light: click only; servers and the eval harness are imported when run
+    from rag.interfaces.add_cli import add
     from rag.interfaces.eval_cli import eval_cmd
     from rag.interfaces.library_cli import COMMANDS
     from rag.interfaces.server_cli import logs, mcp, serve
 
-    for command in (chat, eval_cmd, serve, mcp, logs, *COMMANDS):
+    for command in (chat, eval_cmd, serve, mcp, logs, add, *COMMANDS):
         cli.add_command(command)
 
 
