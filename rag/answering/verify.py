@@ -39,6 +39,7 @@ from rag.schema import (
 )
 
 if TYPE_CHECKING:
+    from rag.answering.answerable import AnswerabilityScorer
     from rag.answering.support import SupportScorer
 
 
@@ -50,6 +51,7 @@ class Verifier:
     unsupported: Literal["drop", "mark"] = "drop"
     lexicon: Lexicon | None = None  # document frequencies: which question words no paper has
     check_question: bool = True
+    answerability: AnswerabilityScorer | None = None  # the learned near-miss check
 
     def verify(
         self,
@@ -70,6 +72,7 @@ class Verifier:
             unsupported=self.unsupported,
             separator=separator,
             focus=focus,
+            answerability=self.answerability,
         )
 
 
@@ -83,6 +86,7 @@ def finalize(
     unsupported: Literal["drop", "mark"] = "drop",
     separator: str = " ",
     focus: Focus | None = None,
+    answerability: AnswerabilityScorer | None = None,
 ) -> Answer:
     """Verify a draft and build the Answer shown to the user.
 
@@ -148,6 +152,11 @@ def finalize(
     not_reported = draft.not_reported
     if focus is not None and checked and not answered and not_reported is None:
         not_reported = focus.describe()
+    if focus is not None and checked and not_reported is None:  # the asked detail is not stated
+        from rag.answering.answerable import not_reported as asked_not_stated
+
+        cited = [n for s, _, _ in checked for n in s.citations]
+        not_reported = asked_not_stated(answerability, focus, sources, cited)
     renumber: dict[int, int] = {}
     sentences: list[AnswerSentence] = []
     for s, ok, score in checked:
