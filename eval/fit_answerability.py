@@ -13,14 +13,16 @@ forms a negative. The swaps (each seeded by the item, so the data is reproducibl
   another paper that this one lacks.
 
 Sources: the **dev** split of ``rag/data/eval/datasets/seed.jsonl`` (answerable questions with
-their gold abstracts; plus its six real near misses with their related abstracts as negatives),
+their gold abstracts; its six real near misses, with their related abstracts, are only measured),
 SciFact train claims with evidence (written as questions: "Is it true that <claim>?", and "What
 <phrase> is reported for: <claim>?" with a phrase the abstract does or does not contain), and
 PubMedQA questions with their contexts. SciFact claims are split in halves as in
 ``eval/fit_support.py`` (by a hash of the cited doc id): the model is fitted on the seed dev
 items, PubMedQA and the SciFact fit half, and measured on the SciFact held-out half (its
-synthetic near misses, and its real "not enough info" claims against their cited abstract).
-The seed test split is never read.
+synthetic near misses, and its real "not enough info" claims against their cited abstract) and
+on the seed dev real near misses. The threshold keeps ``KEEP_POSITIVES`` of the fit positives
+answered. The seed test split is never read. Every swap is seeded by its item: reruns give the
+same data and weights. ``--features FILE`` caches the computed features between runs.
 
     python -m eval.fit_answerability            # measure only
     python -m eval.fit_answerability --write    # also rewrite rag/data/weights/answerability.json
