@@ -9,7 +9,9 @@ is shown.
    sentence whose cited paper never mentions what the question names is dropped as off-question;
    when the question asks for a kind of answer (a number, hardware, an institution...) and no
    sentence states one, the answer becomes a "not reported" partial answer (``refused`` and
-   ``partial`` set, ``sentences`` saying what the papers do report).
+   ``partial`` set, ``sentences`` saying what the papers do report). The same happens when the
+   learned near-miss check (:mod:`rag.answering.answerable`) finds that the cited papers do not
+   state what a one-paper question asks.
 4. Cited sources are renumbered ``[1]..[n]`` by first appearance; nothing left means the refusal
    phrase.
 """
