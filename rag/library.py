@@ -162,12 +162,16 @@ class Library:
         return make_backend(self.settings, self.embedder, self.llm_client)
 
     def _build_verifier(self) -> Verifier:
+        from rag.answering.answerable import AnswerabilityScorer
         from rag.answering.support import SupportScorer
         from rag.answering.verify import Verifier
 
         lexicon = self.lexical if self.settings.retrieval != "dense" else None
         s = self.settings
-        return Verifier(SupportScorer(self.embedder), s.unsupported, lexicon, s.check_question)
+        near_miss = AnswerabilityScorer(self.embedder) if s.check_question else None
+        return Verifier(
+            SupportScorer(self.embedder), s.unsupported, lexicon, s.check_question, near_miss
+        )
 
     def _build_pipeline(self) -> Pipeline:
         from rag.answering.summary import summary_backend

@@ -27,6 +27,13 @@ CONTRIBUTION_RE = re.compile(
     r"introduce|present|develop|design|show|find|demonstrate|study|investigate)",
     re.IGNORECASE,
 )
+#: A paper's own statement of what it does or finds, for adding to a chosen sentence: the
+#: contribution cue, the verb further away ("we focus on X, and show"), or "our work provides".
+CLAIM_RE = re.compile(
+    r"\b(we|this (paper|work|study)|our (work|method|approach|paper|results?))\b[^.]{0,70}?\b("
+    r"propose|introduce|present|develop|design|show|find|demonstrate|provide|reveal)",
+    re.IGNORECASE,
+)
 #: Sentences that report a result.
 RESULT_RE = re.compile(r"\d|\b(outperform|state-of-the-art|improv|achiev)", re.IGNORECASE)
 #: A connective that leaves a quoted sentence dangling.
@@ -66,6 +73,7 @@ class ExtractiveBackend:
         margin: float = 0.08,
         paper_margin: float = 0.25,
         max_papers: int = 10,
+        few_papers: int = 3,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -73,6 +81,7 @@ class ExtractiveBackend:
         self.margin = margin
         self.paper_margin = paper_margin  # many-paper questions: papers within this of the best
         self.max_papers = max_papers
+        self.few_papers = few_papers  # up to this many papers also get a contribution sentence
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
         candidates: list[tuple[str, int]] = []
@@ -127,7 +136,31 @@ class ExtractiveBackend:
             if any(s.text == c.text for c in chosen):
                 continue
             chosen.append(s)
+        if focus.kind == "general":  # the best paper's own statement of what it does
+            chosen += self._contribution(scored, sources, chosen[0], chosen)
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
+
+    def _contribution(
+        self,
+        scored: list[ScoredSentence],
+        sources: list[Hit],
+        anchor: ScoredSentence,
+        chosen: list[ScoredSentence],
+    ) -> list[ScoredSentence]:
+        """The best claim sentence ("we propose ...", "we ... show that") of ``anchor``'s paper
+        that is not already ``chosen`` and scores within ``paper_margin`` of it (at most one;
+        the paper is already judged relevant, so ``min_score`` does not apply)."""
+        pid = sources[anchor.source - 1].paper_id
+        for s in scored:
+            if s.score < anchor.score - self.paper_margin:
+                break
+            if (
+                sources[s.source - 1].paper_id == pid
+                and CLAIM_RE.search(s.text)
+                and all(s.text != c.text for c in chosen)
+            ):
+                return [s]
+        return []
 
     def per_paper(self, scored: list[ScoredSentence], sources: list[Hit]) -> Draft:
         """Multi-paper and "what do the papers say" questions: each relevant paper's best
@@ -140,6 +173,10 @@ class ExtractiveBackend:
             if pid not in by_paper and s.score >= floor:
                 by_paper[pid] = s
         chosen = list(by_paper.values())[: self.max_papers]
+        if len(chosen) <= self.few_papers:  # few papers: each one's contribution sentence too
+            chosen = [
+                x for c in chosen for x in [c, *self._contribution(scored, sources, c, chosen)]
+            ]
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
     def about_paper(self, sources: list[Hit]) -> Draft:

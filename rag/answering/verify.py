@@ -10,7 +10,9 @@ is shown.
    sentence whose cited paper never mentions what the question names is dropped as off-question;
    when the question asks for a kind of answer (a number, hardware, an institution...) and no
    sentence states one, the answer becomes a "not reported" partial answer (``refused`` and
-   ``partial`` set, ``sentences`` saying what the papers do report).
+   ``partial`` set, ``sentences`` saying what the papers do report). The same happens when the
+   learned near-miss check (:mod:`rag.answering.answerable`) finds that the cited papers do not
+   state what a one-paper question asks.
 4. Cited sources are renumbered ``[1]..[n]`` by first appearance; nothing left means the refusal
    phrase.
 """
@@ -40,6 +42,7 @@ from rag.schema import (
 )
 
 if TYPE_CHECKING:
+    from rag.answering.answerable import AnswerabilityScorer
     from rag.answering.support import SupportScorer
 
 
@@ -51,6 +54,7 @@ class Verifier:
     unsupported: Literal["drop", "mark"] = "drop"
     lexicon: Lexicon | None = None  # document frequencies: which question words no paper has
     check_question: bool = True
+    answerability: AnswerabilityScorer | None = None  # the learned near-miss check
 
     def verify(
         self,
@@ -71,6 +75,7 @@ class Verifier:
             unsupported=self.unsupported,
             separator=separator,
             focus=focus,
+            answerability=self.answerability,
         )
 
 
@@ -84,6 +89,7 @@ def finalize(
     unsupported: Literal["drop", "mark"] = "drop",
     separator: str = " ",
     focus: Focus | None = None,
+    answerability: AnswerabilityScorer | None = None,
 ) -> Answer:
     """Verify a draft and build the Answer shown to the user.
 
@@ -152,6 +158,11 @@ def finalize(
     not_reported = draft.not_reported
     if focus is not None and checked and not answered and not_reported is None:
         not_reported = focus.describe()
+    if focus is not None and checked and not_reported is None:  # the asked detail is not stated
+        from rag.answering.answerable import not_reported as asked_not_stated
+
+        cited = [n for s, _, _ in checked for n in s.citations]
+        not_reported = asked_not_stated(answerability, focus, sources, cited)
     renumber: dict[int, int] = {}
     sentences: list[AnswerSentence] = []
     for s, ok, score in checked:

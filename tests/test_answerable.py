@@ -1,0 +1,100 @@
+"""The learned near-miss (answerability) check: the shipped weights load and ship as package data,
+the features do what they say (fake embedder), the verifier turns an answer whose asked detail is
+not stated into a "not reported" one (fake scorer), and the real model with the real MiniLM
+embedder ranks a near miss built from the tiny test corpus below the answerable question."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from rag.answering.answerable import (
+    ALL_FEATURES,
+    WEIGHTS_FILE,
+    AnswerabilityModel,
+    AnswerabilityScorer,
+    asked_phrase,
+    features_many,
+)
+from rag.answering.focus import analyse
+from rag.answering.grammar import PARTIAL_PREFIX, Draft, DraftSentence
+from rag.answering.verify import finalize
+from rag.schema import Hit
+from tests.fakes import FakeEmbedder
+
+ROOT = Path(__file__).resolve().parent.parent
+# From tests/data/tiny_daily.txt ("Contrastive Pretraining of Protein Language Models").
+PASSAGE = (
+    "Protein language models learn structure from sequence alone. We add a contrastive objective "
+    "between sequences and their predicted contact maps. On remote homology detection the model "
+    "reaches 71.2% accuracy, 4.5 points above the baseline."
+)
+ANSWERABLE = "What accuracy does the contrastive protein language model reach on remote homology?"
+NEAR_MISS = "On which GPU hardware was the contrastive protein language model trained?"
+
+
+def test_weights_load_and_ship_as_package_data() -> None:
+    model = AnswerabilityModel.load()
+    assert model.features and set(model.features) <= set(ALL_FEATURES)
+    assert len(model.weights) == len(model.features)
+    assert 0.0 < model.threshold < 1.0
+    assert (files("rag") / "data" / "weights" / WEIGHTS_FILE).is_file()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["rag"]
+    assert any(fnmatch.fnmatch(f"data/weights/{WEIGHTS_FILE}", p) for p in patterns)
+
+
+def test_asked_phrase() -> None:
+    assert asked_phrase("What GLUE score does the BERT_LARGE model reach?") == "GLUE score"
+    assert asked_phrase("On which GPU hardware were the speed-ups measured?") == "GPU hardware"
+    assert asked_phrase("How does the method work?") == ""
+
+
+def test_features_see_the_missing_detail() -> None:
+    """Fake embedder: only the lexical features are checked."""
+    emb = FakeEmbedder(dim=64)
+    (ok, miss) = features_many(emb, [(ANSWERABLE, [PASSAGE]), (NEAR_MISS, [PASSAGE])])
+    assert ok is not None and miss is not None
+    assert ok["asked_cov"] == 1.0 and ok["kind_ok"] == 1.0  # "accuracy" ... "71.2%"
+    assert miss["asked_cov"] == 0.0 and miss["kind_ok"] == 0.0  # no hardware stated
+    assert miss["miss_terms"] > ok["miss_terms"]
+    assert features_many(emb, [("Anything?", [])]) == [None]
+
+
+def _answer(question: str, answerable: bool) -> tuple[bool, bool]:
+    """Fake scorer (a fixed model over one feature): (refused, partial) of the verified answer."""
+    bias = 1.0 if answerable else -1.0
+    model = AnswerabilityModel(features=("specific",), weights=(0.0,), bias=bias, threshold=0.5)
+    scorer = AnswerabilityScorer(FakeEmbedder(dim=32), model)
+    hit = Hit(chunk_id="c1", paper_id="p1", title="Contrastive Pretraining", text=PASSAGE, score=1)
+    draft = Draft([DraftSentence("The model reaches 71.2% accuracy on remote homology.", [1])])
+    ans = finalize(
+        question, draft, [hit], "extractive", focus=analyse(question), answerability=scorer
+    )
+    assert ans.partial is False or ans.answer.startswith(PARTIAL_PREFIX)
+    return ans.refused, bool(ans.partial)
+
+
+def test_verifier_turns_an_unstated_detail_into_not_reported() -> None:
+    assert _answer(ANSWERABLE, answerable=True) == (False, False)
+    assert _answer(ANSWERABLE, answerable=False) == (True, True)
+    # Questions about several papers ask for no single detail: not judged.
+    assert _answer("What do the papers say about protein models?", answerable=False) == (
+        False,
+        False,
+    )
+
+
+@pytest.mark.integration
+def test_real_model_scores_near_miss_below_answerable() -> None:
+    from rag.index.embedders import make_embedder
+    from rag.settings import Settings
+
+    scorer = AnswerabilityScorer(make_embedder(Settings()))
+    ok, miss = scorer.score_many([(ANSWERABLE, [PASSAGE]), (NEAR_MISS, [PASSAGE])])
+    assert ok > miss
+    assert ok >= scorer.threshold > miss
