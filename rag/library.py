@@ -184,8 +184,23 @@ class Library:
 
     def _sync_lexical(self) -> None:
         """Keep the lexical index in step with the store after a write (if it is in use)."""
-        if "lexical" in self._parts or self.settings.retrieval != "dense":
+        if self._lexical_in_use():
             self.lexical.sync(self.store)
+
+    def _repair(self, keep: Iterable[str] = ()) -> int:
+        """Settle papers a killed ingest or remove left half-written (:mod:`rag.index.journal`);
+        returns how many. Papers whose chunks had to go, and which ``keep`` does not bring back,
+        are named on stderr."""
+        settled, dropped = self.store.repair()
+        lost = sorted(set(dropped) - set(keep))
+        if lost:
+            more = " ..." if len(lost) > 10 else ""
+            print(
+                f"note: {len(lost)} paper(s) half-written by an interrupted ingest were removed; "
+                f"ingest their file again: {', '.join(lost[:10])}{more}",
+                file=sys.stderr,
+            )
+        return settled
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -198,7 +213,10 @@ class Library:
     ) -> IngestReport:
         """Parse, chunk, embed and store papers. All input is validated before anything is
         written: a bad record raises :class:`~rag.errors.InputError` and the store is untouched
-        (unless ``skip_errors``, which skips and reports bad records)."""
+        (unless ``skip_errors``, which skips and reports bad records). Papers are then written in
+        batches of ``ingest_batch``, each paper all or nothing, the lexical index following each
+        batch; a killed ingest, run again, repairs what the kill left and goes on from the last
+        committed batch."""
         from rag.index.indexer import Indexer
         from rag.ingest import iter_input_files, parse_paths
 
@@ -209,9 +227,17 @@ class Library:
             self.store, self.embedder, chunk_tokens=self.settings.chunk_tokens, progress=progress
         )
         with self._lock:  # one writer per library object; readers go on
-            report = indexer.add(parsed.papers)
-            if report.chunks_written:
-                self._sync_lexical()
+            self._repair(p.paper_id for p in parsed.papers)
+            lexical = self.lexical if self._lexical_in_use() else None
+            store = self.store
+
+            def commit() -> None:
+                if lexical is not None:
+                    lexical.sync(store)
+
+            report = indexer.add(parsed.papers, batch=self.settings.ingest_batch, on_commit=commit)
+            if not report.chunks_written:  # a kill may have come between store and index
+                commit()
         return report.model_copy(
             update={
                 "files": len(files),
@@ -224,6 +250,9 @@ class Library:
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
+
+    def _lexical_in_use(self) -> bool:
+        return "lexical" in self._parts or self.settings.retrieval != "dense"
 
     def is_empty(self) -> bool:
         return self.store.count_chunks() == 0
@@ -255,10 +284,10 @@ class Library:
 
             rows = paper_rows(self.store, where_in("source", [source]))
             paper_ids = [*paper_ids, *(str(m["paper_id"]) for m in rows)]
-        with self._lock:
+        with self._lock:  # journaled like ingest: a killed remove, run again, finishes
+            self._repair()
             removed = self.store.delete_papers(list(paper_ids))
-            if removed:
-                self._sync_lexical()
+            self._sync_lexical()  # also when a killed remove left only the index behind
         return removed
 
     # --- reading ------------------------------------------------------------------------------
