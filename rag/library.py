@@ -187,21 +187,6 @@ class Library:
         if self._lexical_in_use():
             self.lexical.sync(self.store)
 
-    def _repair(self, keep: Iterable[str] = ()) -> int:
-        """Settle papers a killed ingest or remove left half-written (:mod:`rag.index.journal`);
-        returns how many. Papers whose chunks had to go, and which ``keep`` does not bring back,
-        are named on stderr."""
-        settled, dropped = self.store.repair()
-        lost = sorted(set(dropped) - set(keep))
-        if lost:
-            more = " ..." if len(lost) > 10 else ""
-            print(
-                f"note: {len(lost)} paper(s) half-written by an interrupted ingest were removed; "
-                f"ingest their file again: {', '.join(lost[:10])}{more}",
-                file=sys.stderr,
-            )
-        return settled
-
     # --- writing ------------------------------------------------------------------------------
 
     def ingest(
@@ -213,10 +198,9 @@ class Library:
     ) -> IngestReport:
         """Parse, chunk, embed and store papers. All input is validated before anything is
         written: a bad record raises :class:`~rag.errors.InputError` and the store is untouched
-        (unless ``skip_errors``, which skips and reports bad records). Papers are then written in
-        batches of ``ingest_batch``, each paper all or nothing, the lexical index following each
-        batch; a killed ingest, run again, repairs what the kill left and goes on from the last
-        committed batch."""
+        (unless ``skip_errors``, which skips and reports bad records). Then batches of
+        ``ingest_batch`` papers are written, each paper all or nothing (a killed ingest, run
+        again, repairs what the kill left and goes on from the last committed batch)."""
         from rag.index.indexer import Indexer
         from rag.ingest import iter_input_files, parse_paths
 
@@ -227,14 +211,9 @@ class Library:
             self.store, self.embedder, chunk_tokens=self.settings.chunk_tokens, progress=progress
         )
         with self._lock:  # one writer per library object; readers go on
-            self._repair(p.paper_id for p in parsed.papers)
-            lexical = self.lexical if self._lexical_in_use() else None
-            store = self.store
-
-            def commit() -> None:
-                if lexical is not None:
-                    lexical.sync(store)
-
+            self.store.repair(keep=[p.paper_id for p in parsed.papers])
+            lexical, store = (self.lexical if self._lexical_in_use() else None), self.store
+            commit = (lambda: lexical.sync(store)) if lexical is not None else (lambda: None)
             report = indexer.add(parsed.papers, batch=self.settings.ingest_batch, on_commit=commit)
             if not report.chunks_written:  # a kill may have come between store and index
                 commit()
@@ -285,7 +264,7 @@ class Library:
             rows = paper_rows(self.store, where_in("source", [source]))
             paper_ids = [*paper_ids, *(str(m["paper_id"]) for m in rows)]
         with self._lock:  # journaled like ingest: a killed remove, run again, finishes
-            self._repair()
+            self.store.repair()
             removed = self.store.delete_papers(list(paper_ids))
             self._sync_lexical()  # also when a killed remove left only the index behind
         return removed

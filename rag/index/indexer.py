@@ -58,7 +58,7 @@ class Indexer:
         papers: Sequence[Paper],
         *,
         batch: int = INGEST_BATCH,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[], object] | None = None,
     ) -> IngestReport:
         """Write new and changed papers, ``batch`` papers at a time, calling ``on_commit`` after
         each batch is in the store; the report's file counts are the caller's to fill."""

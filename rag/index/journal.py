@@ -30,14 +30,31 @@ import os
 import signal
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.schema import Chunk, Paper
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from rag.index.store import Store
+
+class Store(Protocol):
+    """What the journal needs of :class:`rag.index.store.Store` (which calls into this module)."""
+
+    def chunk_metadatas(self, paper_ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]: ...
+
+    def upsert_chunks(
+        self, ids: Sequence[str], embeddings: np.ndarray, documents: Sequence[str], metadatas: Any
+    ) -> None: ...
+
+    def delete_chunks(self, ids: Sequence[str]) -> None: ...
+
+    def journal_entries(self) -> dict[str, dict[str, Any]]: ...
+
+    def journal_put(self, entries: dict[str, dict[str, Any]]) -> None: ...
+
+    def journal_drop(self, paper_ids: Sequence[str]) -> None: ...
+
 
 #: Most chunks per upsert call (a paper with more still goes in one call of its own).
 WRITE_BATCH = 1000

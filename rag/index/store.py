@@ -11,6 +11,7 @@ are written together and replaced together when the paper's abstract changes.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -307,8 +308,19 @@ class Store:
 
         return delete_papers(self, paper_ids)
 
-    def repair(self) -> tuple[int, list[str]]:
-        """Settle papers an interrupted write left half-written (see :mod:`rag.index.journal`)."""
+    def repair(self, keep: Sequence[str] = ()) -> int:
+        """Settle papers an interrupted write left half-written (see :mod:`rag.index.journal`);
+        returns how many. Papers whose chunks had to go, and that ``keep`` (the ids the caller is
+        about to write) does not bring back, are named on stderr."""
         from rag.index.journal import repair
 
-        return repair(self)
+        settled, dropped = repair(self)
+        lost = sorted(set(dropped) - set(keep))
+        if lost:
+            more = " ..." if len(lost) > 10 else ""
+            print(
+                f"note: {len(lost)} paper(s) half-written by an interrupted ingest were removed; "
+                f"ingest their file again: {', '.join(lost[:10])}{more}",
+                file=sys.stderr,
+            )
+        return settled

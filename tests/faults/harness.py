@@ -24,12 +24,12 @@ REPO = Path(__file__).resolve().parents[2]
 KINDS = ("first", "reingest", "remove")
 
 
-def write_corpus(folder: Path, n: int = 24) -> tuple[Path, Path, list[str]]:
+def write_corpus(folder: Path, n: int = 24, new: int = 6) -> tuple[Path, Path, list[str]]:
     """Corpus v1 (``n`` bundled papers), v2 (half of them changed: some shorter, some longer,
-    plus 6 new papers), and the ids a removal trial removes."""
+    plus ``new`` papers), and the ids a removal trial removes."""
     from rag.ingest import bundled_seed_dir, parse_paths
 
-    papers = parse_paths([bundled_seed_dir()]).papers[: n + 6]
+    papers = parse_paths([bundled_seed_dir()]).papers[: n + new]
     base, extra = papers[:n], papers[n:]
 
     def record(pid: str, title: str, sentences: list[str]) -> str:
