@@ -1,8 +1,8 @@
-"""Paper-level atomicity in-process, against the embedded store and a ``chroma run`` server: a
-write that dies at each of its write steps (an exception raised where ``RAGPAPERS_FAULT_KILL_AT``
+"""Paper-level atomicity in-process, against a ``chroma run`` server: a write that dies at its
+write steps (an exception raised where ``RAGPAPERS_FAULT_KILL_AT``
 would SIGKILL), then run again, gives the clean run's store; and what :func:`repair` does with
-a half-written paper the re-run's input does not hold. Fake embedder (tests/fakes.py); ~20 s
-(embedded) + ~35 s (server, with its start) on the 2-core machine at load average ~14."""
+a half-written paper the re-run's input does not hold. Fake embedder (tests/fakes.py); ~25 s
+with the server's start, on the 2-core machine at load average ~9."""
 
 from __future__ import annotations
 
@@ -21,13 +21,11 @@ class Crash(BaseException):
     """Stands for a SIGKILL at a write step (raised through every handler)."""
 
 
-@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.server)])
+@pytest.fixture
 def where(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Every third write step: 1, 4, 7... on the embedded store, 2, 5, 8... on the server (the
-    SIGKILL trials of test_kill.py cover every step of the embedded store)."""
-    if request.param == "server":
-        return {"chroma_url": request.getfixturevalue("chroma_server"), "start": 2}
-    return {"start": 1}
+    """The Chroma server, crashed at every third write step (1, 4, 7...); the SIGKILL trials of
+    test_kill.py cover the embedded store's steps."""
+    return {"chroma_url": request.getfixturevalue("chroma_server"), "start": 1}
 
 
 def open_lib(where: dict[str, Any], home: Path, collection: str) -> Library:
@@ -62,6 +60,7 @@ def crash_at(monkeypatch: pytest.MonkeyPatch, n: int | None) -> None:
     monkeypatch.setattr(journal, "step", step)
 
 
+@pytest.mark.server
 def test_a_write_that_dies_at_any_step_is_repaired_by_the_rerun(
     where: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
