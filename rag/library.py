@@ -190,7 +190,7 @@ class Library:
 
     def _sync_lexical(self) -> None:
         """Keep the lexical index in step with the store after a write (if it is in use)."""
-        if "lexical" in self._parts or self.settings.retrieval != "dense":
+        if self._lexical_in_use():
             self.lexical.sync(self.store)
 
     # --- writing ------------------------------------------------------------------------------
@@ -204,8 +204,10 @@ class Library:
     ) -> IngestReport:
         """Parse, chunk, embed and store papers. All input is validated before anything is
         written: a bad record raises :class:`~rag.errors.InputError` and the store is untouched
-        (unless ``skip_errors``...). A paper already held (same DOI, arXiv id, PMID or title)
-        is merged into the stored one and keeps its id (:mod:`rag.index.reconcile`)."""
+        (unless ``skip_errors``, which skips and reports bad records). A paper already held
+        (same DOI, arXiv id, PMID or title) is merged into the stored one and keeps its id
+        (:mod:`rag.index.reconcile`). Then batches of ``ingest_batch`` papers are written, each
+        paper all or nothing (a killed ingest, run again, repairs what the kill left)."""
         from rag.index.indexer import Indexer
         from rag.index.reconcile import reconcile
         from rag.ingest import iter_input_files, parse_paths
@@ -218,10 +220,13 @@ class Library:
             self.store, self.embedder, chunk_tokens=self.settings.chunk_tokens, progress=progress
         )
         with self._lock:  # one writer per library object; readers go on
+            self.store.repair(keep=[p.paper_id for p in parsed.papers])
             known = reconcile(self.store, parsed.papers)  # papers the library already holds
-            report = indexer.add(known.papers)
-            if report.chunks_written:
-                self._sync_lexical()
+            lexical, store = (self.lexical if self._lexical_in_use() else None), self.store
+            commit = (lambda: lexical.sync(store)) if lexical is not None else (lambda: None)
+            report = indexer.add(known.papers, batch=self.settings.ingest_batch, on_commit=commit)
+            if not report.chunks_written:  # a kill may have come between store and index
+                commit()
         return report.model_copy(
             update={
                 "files": len(files),
@@ -245,6 +250,9 @@ class Library:
         found = (lookup or Lookup(self.settings)).fetch(identifiers)
         report = self.ingest(found.files, progress=False)
         return report.model_copy(update={"fetched": found.fetched, "from_cache": found.cached})
+
+    def _lexical_in_use(self) -> bool:
+        return "lexical" in self._parts or self.settings.retrieval != "dense"
 
     def is_empty(self) -> bool:
         return self.store.count_chunks() == 0
@@ -276,10 +284,10 @@ class Library:
 
             rows = paper_rows(self.store, where_in("source", [source]))
             paper_ids = [*paper_ids, *(str(m["paper_id"]) for m in rows)]
-        with self._lock:
+        with self._lock:  # journaled like ingest: a killed remove, run again, finishes
+            self.store.repair()
             removed = self.store.delete_papers(list(paper_ids))
-            if removed:
-                self._sync_lexical()
+            self._sync_lexical()  # also when a killed remove left only the index behind
         return removed
 
     # --- reading ------------------------------------------------------------------------------

@@ -118,6 +118,13 @@ class Settings(BaseSettings):
         description="Token budget of one chunk (title included) in the embedder's own tokens; "
         "capped at the embedder's window (all-MiniLM-L6-v2: 256 word pieces).",
     )
+    ingest_batch: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Papers chunked, embedded and written per ingest batch: the unit of memory, "
+        "of progress kept by a killed ingest, and of work a re-run repeats.",
+    )
     top_k: int = Field(default=6, ge=1, le=200, description="Passages retrieved per question.")
     retrieval: Literal["dense", "bm25", "hybrid"] = Field(
         default="hybrid",

@@ -11,6 +11,7 @@ are written together and replaced together when the paper's abstract changes.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,8 +27,6 @@ from rag.schema import Chunk, Paper
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
-
-WRITE_BATCH = 1000
 
 
 def chunk_metadata(chunk: Chunk, paper: Paper, digest: str) -> dict[str, Any]:
@@ -106,6 +105,7 @@ class Store:
         self.chroma_url = chroma_url
         self._lock = threading.Lock()
         self._vector_store: Any = None
+        self._journal: Collection | None = None
         self.client = open_client(home, chroma_url, timeout)
         self.embedder_name = embedder_name
         try:
@@ -226,49 +226,111 @@ class Store:
 
     # --- writing --------------------------------------------------------------------------
 
+    def _journal_collection(self, *, create: bool) -> Collection | None:
+        """The side collection of papers being written (:mod:`rag.index.journal`), or None when
+        no write ever made it (and ``create`` is false). Readers never open it."""
+        if self._journal is None:
+            name = f"{self.collection.name[:50]}-journal"
+            try:
+                if create:
+                    self._journal = self.client.get_or_create_collection(
+                        name, embedding_function=None
+                    )
+                else:
+                    self._journal = self.client.get_collection(name, embedding_function=None)
+            except Exception as e:
+                if not create and "does not exist" in str(e).lower():
+                    return None
+                raise RagError(
+                    f"cannot open the write journal {name!r} at {self.location}: {e}"
+                ) from None
+        return self._journal
+
+    def journal_entries(self) -> dict[str, dict[str, Any]]:
+        """The write journal: ``{paper id: entry}`` of papers an unfinished write touched."""
+        journal = self._journal_collection(create=False)
+        if journal is None:
+            return {}
+        got = journal.get(include=["metadatas"])
+        return {
+            str(i): dict(m or {}) for i, m in zip(got["ids"], got["metadatas"] or [], strict=False)
+        }
+
+    def journal_put(self, entries: dict[str, dict[str, Any]]) -> None:
+        journal = self._journal_collection(create=True)
+        assert journal is not None
+        ids = list(entries)
+        metas: Any = [entries[i] for i in ids]
+        journal.upsert(
+            ids=ids, embeddings=np.ones((len(ids), 1), dtype=np.float32), metadatas=metas
+        )
+
+    def journal_drop(self, paper_ids: Sequence[str]) -> None:
+        journal = self._journal_collection(create=True)
+        assert journal is not None
+        ids = list(paper_ids)
+        for i in range(0, len(ids), 500):
+            journal.delete(ids=ids[i : i + 500])
+
+    def chunk_metadatas(self, paper_ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+        """(chunk id, metadata) of every chunk of the given papers."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        ids = list(paper_ids)
+        for i in range(0, len(ids), 500):
+            got = self.collection.get(
+                where=where_in("paper_id", ids[i : i + 500]), include=["metadatas"]
+            )
+            out += [
+                (str(c), dict(m or {}))
+                for c, m in zip(got["ids"], got["metadatas"] or [], strict=False)
+            ]
+        return out
+
+    def upsert_chunks(
+        self, ids: Sequence[str], embeddings: np.ndarray, documents: Sequence[str], metadatas: Any
+    ) -> None:
+        """One upsert call (all applied or none)."""
+        self.collection.upsert(
+            ids=list(ids), embeddings=embeddings, documents=list(documents), metadatas=metadatas
+        )
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        self.collection.delete(ids=list(ids))
+
     def replace_papers(
         self,
         papers: Sequence[Paper],
         chunks: Sequence[Chunk],
         embeddings: np.ndarray,
         digests: dict[str, str],
-        *,
-        replaced: Sequence[str] = (),
     ) -> None:
-        """Write the chunks of ``papers``; drop stale chunks of the ``replaced`` papers.
+        """Write the chunks of ``papers`` (grouped by paper) and drop their stale chunks, each
+        paper all or nothing (:mod:`rag.index.journal`): a re-run repairs what a kill left."""
+        from rag.index.journal import write_papers
 
-        New chunks are upserted first and stale ones removed after, so an interrupted write
-        leaves every paper readable (old or new version), never missing.
-        """
         by_id = {p.paper_id: p for p in papers}
-        ids = [c.chunk_id for c in chunks]
-        docs = [c.text for c in chunks]
-        metas: Any = [chunk_metadata(c, by_id[c.paper_id], digests[c.paper_id]) for c in chunks]
-        for i in range(0, len(ids), WRITE_BATCH):
-            self.collection.upsert(
-                ids=ids[i : i + WRITE_BATCH],
-                embeddings=embeddings[i : i + WRITE_BATCH],
-                documents=docs[i : i + WRITE_BATCH],
-                metadatas=metas[i : i + WRITE_BATCH],
-            )
-        if replaced:
-            keep = set(ids)
-            for i in range(0, len(replaced), 500):
-                old = self.collection.get(
-                    where=where_in("paper_id", replaced[i : i + 500]), include=[]
-                )["ids"]
-                stale = [x for x in old if x not in keep]
-                if stale:
-                    self.collection.delete(ids=stale)
+        metas = [chunk_metadata(c, by_id[c.paper_id], digests[c.paper_id]) for c in chunks]
+        write_papers(self, papers, chunks, embeddings, metas, digests)
 
     def delete_papers(self, paper_ids: Sequence[str]) -> int:
-        """Remove every chunk of the given papers; returns how many chunks went."""
-        removed = 0
-        for i in range(0, len(paper_ids), 500):
-            old = self.collection.get(
-                where=where_in("paper_id", paper_ids[i : i + 500]), include=[]
-            )["ids"]
-            if old:
-                self.collection.delete(ids=old)
-                removed += len(old)
-        return removed
+        """Remove every chunk of the given papers (journaled); returns how many chunks went."""
+        from rag.index.journal import delete_papers
+
+        return delete_papers(self, paper_ids)
+
+    def repair(self, keep: Sequence[str] = ()) -> int:
+        """Settle papers an interrupted write left half-written (see :mod:`rag.index.journal`);
+        returns how many. Papers whose chunks had to go, and that ``keep`` (the ids the caller is
+        about to write) does not bring back, are named on stderr."""
+        from rag.index.journal import repair
+
+        settled, dropped = repair(self)
+        lost = sorted(set(dropped) - set(keep))
+        if lost:
+            more = " ..." if len(lost) > 10 else ""
+            print(
+                f"note: {len(lost)} paper(s) half-written by an interrupted ingest were removed; "
+                f"ingest their file again: {', '.join(lost[:10])}{more}",
+                file=sys.stderr,
+            )
+        return settled
