@@ -145,10 +145,10 @@ def queries(n: int = 200) -> list[str]:
 # --- workers (run in new processes) -----------------------------------------------------------
 
 
-def library(home: Path) -> Any:
+def library(home: Path, chroma_url: str | None = None) -> Any:
     from rag.library import Library
 
-    return Library(home=home, embedder=HashEmbedder(), seed=False)
+    return Library(home=home, embedder=HashEmbedder(), seed=False, chroma_url=chroma_url)
 
 
 def peak_mb() -> float:
@@ -161,10 +161,10 @@ def worker_ingest(home: Path, files: list[Path]) -> dict[str, Any]:
     syncs: list[float] = []
     original = LexicalIndex.sync
 
-    def timed(self: Any, store: Any) -> bool:
+    def timed(self: Any, store: Any, **kw: Any) -> bool:
         t = time.perf_counter()
         try:
-            return original(self, store)
+            return original(self, store, **kw)
         finally:
             syncs.append(time.perf_counter() - t)
 
@@ -219,6 +219,72 @@ def worker_ask(home: Path) -> dict[str, Any]:
 def worker_stats(home: Path) -> dict[str, Any]:
     s = library(home).stats()
     return {"papers": s.papers, "chunks": s.chunks, "rss_mb": peak_mb()}
+
+
+def worker_server(home: Path, url: str, files: list[Path]) -> dict[str, Any]:
+    """Clients of one Chroma server: A ingests ``files[:-1]``; B (a new client) answers its first
+    query; A adds ``files[-1]``; B's next query catches up."""
+    a = library(home / "a", url)
+    for f in files[:-1]:
+        a.ingest([f], progress=False)
+    t = time.perf_counter()
+    b = library(home / "b", url)
+    b.retrieve("vitamin D and fractures", 10)
+    first = time.perf_counter() - t
+    rss_b = peak_mb()
+    t = time.perf_counter()
+    b.retrieve("obesity and insulin resistance", 10)
+    warm = time.perf_counter() - t
+    added = a.ingest([files[-1]], progress=False).papers_added
+    t = time.perf_counter()
+    b.retrieve("aspirin and colorectal cancer", 10)
+    catch_up = time.perf_counter() - t
+    sync = dict(b.lexical.last_sync)
+    t = time.perf_counter()
+    library(home / "b", url).retrieve("gene expression in T cells", 10)
+    reopen = time.perf_counter() - t
+    return {
+        "first_query_s": first,
+        "warm_query_s": warm,
+        "added": added,
+        "catch_up_s": catch_up,
+        "catch_up_sync": sync,
+        "reopen_query_s": reopen,
+        "rss_b_mb": rss_b,
+        "rss_mb": peak_mb(),
+    }
+
+
+def bench_server(n: int, work: Path, batch: int) -> dict[str, Any]:
+    """Start ``chroma run``, then :func:`worker_server` with ``n`` papers + 1,000 more."""
+    import socket
+
+    files = generate(n, work / f"data-{n}", batch)
+    extra = generate(1000, work / "data-extra", 1000, seed=1)
+    exe = Path(sys.executable).parent / "chroma"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    db = work / f"server-{n}"
+    shutil.rmtree(db, ignore_errors=True)
+    log = (work / "server.log").open("wb")
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    cmd = [str(exe), "run", "--path", str(db), "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}"
+        out, _ = run_worker("server", work / f"clients-{n}", "--url", url, *map(str, files + extra))
+        return {"n": n, **out}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -295,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=2000, help="abstracts per ingest call")
     ap.add_argument("--queries", type=int, default=101, help="queries timed (first is warm-up)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/rag-scale"))
+    ap.add_argument("--server", type=int, help="also: clients of one Chroma server at this size")
+    ap.add_argument("--only-server", action="store_true", help="skip the local sizes")
+    ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("files", nargs="*", type=Path, help=argparse.SUPPRESS)
@@ -305,14 +374,27 @@ def main(argv: Sequence[str] | None = None) -> None:
             "query": lambda: worker_query(a.home, a.queries),
             "ask": lambda: worker_ask(a.home),
             "stats": lambda: worker_stats(a.home),
+            "server": lambda: worker_server(a.home, a.url, a.files),
         }
         print(json.dumps(kinds[a.worker]()))
         return
     rows = []
-    for n in (int(s) for s in a.sizes.split(",")):
+    for n in () if a.only_server else (int(s) for s in a.sizes.split(",")):
         rows.append(bench_size(n, a.work, a.batch, a.queries))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print(table(rows, a.batch))
+    if rows:
+        print(table(rows, a.batch))
+    if a.server:
+        r = bench_server(a.server, a.work, a.batch)
+        print(json.dumps(r), file=sys.stderr, flush=True)
+        print(
+            f"\nChroma server, {r['n']:,} papers: new client's first query "
+            f"{r['first_query_s']:.1f} s"
+            f" (peak RSS {r['rss_b_mb']:.0f} MB), warm query {r['warm_query_s'] * 1000:.0f} ms;"
+            f" after another client adds {r['added']:,} papers, the next query (catch-up) "
+            f"{r['catch_up_s']:.2f} s ({r['catch_up_sync']}); a restarted client's first query "
+            f"{r['reopen_query_s']:.1f} s."
+        )
 
 
 if __name__ == "__main__":

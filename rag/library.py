@@ -18,10 +18,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from rag.index.locks import with_fresh_view, write_lock
 from rag.schema import IngestReport, Stats
 from rag.settings import Settings
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from rag.pipeline import Pipeline
     from rag.retrieval.base import Retriever
     from rag.schema import Answer, Hit, Paper
+
+T = TypeVar("T")
 
 #: Components that may be passed to :class:`Library` instead of built from settings.
 COMPONENTS = ("embedder", "store", "lexical", "retriever", "backend", "verifier", "llm_client")
@@ -127,20 +130,27 @@ class Library:
     def _build_store(self) -> Store:
         from rag.index.store import Store
 
-        return Store(
-            self.home,
-            chroma_url=self.settings.chroma_url,
-            collection=self.settings.collection,
-            embedder_name=self.embedder.name,
-            dim=self.embedder.dim,
-        )
+        # opening may create the store: one process at a time
+        with write_lock(self.home, self.settings.chroma_url):
+            return Store(
+                self.home,
+                chroma_url=self.settings.chroma_url,
+                collection=self.settings.collection,
+                embedder_name=self.embedder.name,
+                dim=self.embedder.dim,
+            )
+
+    def _read(self, read: Callable[[], T]) -> T:
+        """``read()``, retried on a reopened local store if its view went stale."""
+        return with_fresh_view(self.store, read)
 
     def _build_lexical(self) -> LexicalIndex:
         from rag.index.lexical import LexicalIndex, index_key
 
         key = index_key(self.settings.collection, self.settings.chroma_url)
         index = LexicalIndex(self.home / "lexical" / key)
-        index.sync(self.store)
+        # local: kept current by every writer (ids suffice); server: other clients' writes too
+        index.sync(self.store, full=bool(self.settings.chroma_url))
         return index
 
     def _build_retriever(self) -> Retriever:
@@ -182,10 +192,10 @@ class Library:
             condenser=self.llm_client,
         )
 
-    def _sync_lexical(self) -> None:
-        """Keep the lexical index in step with the store after a write (if it is in use)."""
+    def _sync_lexical(self, papers: Sequence[str] = ()) -> None:
+        """Keep the lexical index in step with the store after a write of ``papers``."""
         if "lexical" in self._parts or self.settings.retrieval != "dense":
-            self.lexical.sync(self.store)
+            self.lexical.sync(self.store, full=False, papers=papers)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -208,10 +218,10 @@ class Library:
         indexer = Indexer(
             self.store, self.embedder, chunk_tokens=self.settings.chunk_tokens, progress=progress
         )
-        with self._lock:  # one writer per library object; readers go on
-            report = indexer.add(parsed.papers)
+        with self._lock, write_lock(self.home, self.settings.chroma_url):
+            report = indexer.add(parsed.papers)  # readers go on meanwhile
             if report.chunks_written:
-                self._sync_lexical()
+                self._sync_lexical([p.paper_id for p in parsed.papers])
         return report.model_copy(
             update={
                 "files": len(files),
@@ -255,7 +265,7 @@ class Library:
 
             rows = paper_rows(self.store, where_in("source", [source]))
             paper_ids = [*paper_ids, *(str(m["paper_id"]) for m in rows)]
-        with self._lock:
+        with self._lock, write_lock(self.home, self.settings.chroma_url):
             removed = self.store.delete_papers(list(paper_ids))
             if removed:
                 self._sync_lexical()
@@ -293,9 +303,9 @@ class Library:
     def _filters(
         self, filters: Filters | None, year: Any, source: Any, paper: Any
     ) -> Filters | None:
-        return (
-            filters if filters is not None else self.filters(year=year, source=source, paper=paper)
-        )
+        if filters is not None:
+            return filters
+        return self._read(lambda: self.filters(year=year, source=source, paper=paper))
 
     def retrieve(
         self,
@@ -311,7 +321,9 @@ class Library:
         """The best ``k`` chunks for ``query`` (several may come from one paper, at most
         ``max_per_paper`` if given), optionally only from papers passing the filters."""
         f = self._filters(filters, year, source, paper)
-        return self.pipeline.retrieve(query, k, filters=f, per_paper=max_per_paper)
+        return self._read(
+            lambda: self.pipeline.retrieve(query, k, filters=f, per_paper=max_per_paper)
+        )
 
     def search(
         self,
@@ -324,7 +336,8 @@ class Library:
         filters: Filters | None = None,
     ) -> list[Hit]:
         """The best ``k`` papers for ``query``, each with its best-matching passage."""
-        return self.pipeline.search(query, k, filters=self._filters(filters, year, source, paper))
+        f = self._filters(filters, year, source, paper)
+        return self._read(lambda: self.pipeline.search(query, k, filters=f))
 
     def ask(
         self,
@@ -339,7 +352,7 @@ class Library:
         """Answer from the library's papers, every sentence cited and checked, or refuse (see
         :meth:`rag.pipeline.Pipeline.ask`; :meth:`rag.pipeline.Pipeline.stream` streams)."""
         f = self._filters(filters, year, source, paper)
-        return self.pipeline.ask(question, filters=f, search_query=search_query)
+        return self._read(lambda: self.pipeline.ask(question, filters=f, search_query=search_query))
 
     def summarize(
         self,
@@ -353,7 +366,7 @@ class Library:
     ) -> Answer:
         """What the papers say about ``topic``: findings grouped by paper, every one cited."""
         f = self._filters(filters, year, source, paper)
-        return self.pipeline.summarize(topic, max_papers=max_papers, filters=f)
+        return self._read(lambda: self.pipeline.summarize(topic, max_papers=max_papers, filters=f))
 
     def chat(self) -> ChatSession:
         """A conversation: follow-ups are rewritten into standalone questions before retrieval."""
@@ -376,10 +389,12 @@ class Library:
         return found[0]
 
     def stats(self) -> Stats:
-        return Stats(
-            papers=self.store.count_papers(),
-            chunks=self.store.count_chunks(),
-            embedder=self.embedder.name,
-            location=self.store.location,
-            home=str(self.home),
+        return self._read(
+            lambda: Stats(
+                papers=self.store.count_papers(),
+                chunks=self.store.count_chunks(),
+                embedder=self.embedder.name,
+                location=self.store.location,
+                home=str(self.home),
+            )
         )

@@ -140,8 +140,9 @@ class Postings:
             if q >= len(self.df) or self.df[q] == 0:
                 continue
             idf = np.float32(np.log(1.0 + (n - self.df[q] + 0.5) / (self.df[q] + 0.5)))
+            key = np.int32(q)  # same dtype as the postings: no copy of the array per search
             for t, r, f in self.segments:
-                lo, hi = np.searchsorted(t, q, "left"), np.searchsorted(t, q, "right")
+                lo, hi = np.searchsorted(t, key, "left"), np.searchsorted(t, key, "right")
                 if hi > lo:
                     rows, tf = r[lo:hi], f[lo:hi]
                     out[rows] += idf * tf / (tf + norm[rows])

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,7 +24,9 @@ from rag.index.bm25 import flatten, unflatten
 
 if TYPE_CHECKING:
     from rag.index.bm25 import Postings
-    from rag.index.lexical import LexicalIndex
+
+#: A :class:`rag.index.lexical.LexicalIndex` (not imported: that module imports this one).
+LexicalIndex = Any
 
 MAX_DELTAS = 8
 
