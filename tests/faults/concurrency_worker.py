@@ -1,6 +1,6 @@
 """A process of the concurrency tests (tests/faults/test_concurrency.py), on the fake embedder.
 
-    python -m tests.faults.concurrency_worker ingest GO FILE   # wait for GO to exist, ingest FILE
+    python -m tests.faults.concurrency_worker ingest GO FILE...  # wait for GO, ingest each FILE
     python -m tests.faults.concurrency_worker ask READY STOP   # ask until STOP exists; JSON tally
 
 The data directory is ``RAG_HOME``. ``ask`` touches READY once its library answered once, then
@@ -27,10 +27,12 @@ def wait_for(path: Path, timeout: float = 120.0) -> None:
         time.sleep(0.01)
 
 
-def ingest(go: Path, file: Path) -> None:
+def ingest(go: Path, files: list[Path]) -> None:
+    """One ingest (one write) per file."""
     wait_for(go)
-    report = fake_library(seed=False).ingest([file], progress=False)
-    print(json.dumps({"added": report.papers_added}))
+    lib = fake_library(seed=False)
+    added = [lib.ingest([f], progress=False).papers_added for f in files]
+    print(json.dumps({"added": sum(added)}))
 
 
 def ask(ready: Path, stop: Path) -> None:
@@ -54,6 +56,6 @@ def ask(ready: Path, stop: Path) -> None:
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
     if kind == "ingest":
-        ingest(Path(args[0]), Path(args[1]))
+        ingest(Path(args[0]), [Path(a) for a in args[1:]])
     else:
         ask(Path(args[0]), Path(args[1]))

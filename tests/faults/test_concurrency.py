@@ -8,7 +8,8 @@
   the new chunks (no rebuild of its lexical index).
 
 All use the fake embedder (tests/fakes.py) in real subprocesses over a real Chroma store.
-Runtime: ~25-40 s together on a loaded 2-core machine (most of it Python start-up).
+Runtime: ~50-60 s together on a loaded 2-core machine (most of it Python start-up), twice
+that when the machine is saturated.
 """
 
 from __future__ import annotations
@@ -78,9 +79,8 @@ def test_a_batch_reader_keeps_answering_through_another_process_ingest(tmp_path:
         assert time.monotonic() < deadline, "reader never became ready"
         time.sleep(0.05)
     go.touch()
-    for i in range(2):  # two writes, each a new process and a new store view
-        file = papers(tmp_path / f"w{i}.jsonl", f"w{i}", 15, "zeppelin airship buoyancy")
-        assert finish(spawn("ingest", str(go), str(file)))["added"] == 15
+    files = [papers(tmp_path / f"w{i}.jsonl", f"w{i}", 15, "zeppelin airship") for i in range(3)]
+    assert finish(spawn("ingest", str(go), *map(str, files)))["added"] == 45  # three writes
     time.sleep(1.0)  # a few more reads after the last write
     stop.touch()
     tally = finish(reader)
