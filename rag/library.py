@@ -18,10 +18,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from rag.index.locks import with_fresh_view, write_lock
 from rag.schema import IngestReport, Stats
 from rag.settings import Settings
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from rag.pipeline import Pipeline
     from rag.retrieval.base import Retriever
     from rag.schema import Answer, Hit, Paper
+
+T = TypeVar("T")
 
 #: Components that may be passed to :class:`Library` instead of built from settings.
 COMPONENTS = ("embedder", "store", "lexical", "retriever", "backend", "verifier", "llm_client")
@@ -128,21 +131,28 @@ class Library:
     def _build_store(self) -> Store:
         from rag.index.store import Store
 
-        return Store(
-            self.home,
-            chroma_url=self.settings.chroma_url,
-            collection=self.settings.collection,
-            embedder_name=self.embedder.name,
-            dim=self.embedder.dim,
-            timeout=self.settings.chroma_timeout,
-        )
+        # opening may create the store: one process at a time
+        with write_lock(self.home, self.settings.chroma_url):
+            return Store(
+                self.home,
+                chroma_url=self.settings.chroma_url,
+                collection=self.settings.collection,
+                embedder_name=self.embedder.name,
+                dim=self.embedder.dim,
+                timeout=self.settings.chroma_timeout,
+            )
+
+    def _read(self, read: Callable[[], T]) -> T:
+        """``read()``, retried on a reopened local store if its view went stale."""
+        return with_fresh_view(self.store, read)
 
     def _build_lexical(self) -> LexicalIndex:
         from rag.index.lexical import LexicalIndex, index_key
 
         key = index_key(self.settings.collection, self.settings.chroma_url)
         index = LexicalIndex(self.home / "lexical" / key)
-        index.sync(self.store)
+        # local: kept current by every writer (ids suffice); server: other clients' writes too
+        index.sync(self.store, full=bool(self.settings.chroma_url))
         return index
 
     def _build_retriever(self) -> Retriever:
@@ -188,10 +198,10 @@ class Library:
             condenser=self.llm_client,
         )
 
-    def _sync_lexical(self) -> None:
-        """Keep the lexical index in step with the store after a write (if it is in use)."""
+    def _sync_lexical(self, papers: Sequence[str] = ()) -> None:
+        """Keep the lexical index in step with the store after a write of ``papers``."""
         if self._lexical_in_use():
-            self.lexical.sync(self.store)
+            self.lexical.sync(self.store, full=False, papers=papers)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -219,14 +229,14 @@ class Library:
         indexer = Indexer(
             self.store, self.embedder, chunk_tokens=self.settings.chunk_tokens, progress=progress
         )
-        with self._lock:  # one writer per library object; readers go on
+        with self._lock, write_lock(self.home, self.settings.chroma_url):  # readers go on
             self.store.repair(keep=[p.paper_id for p in parsed.papers])
             known = reconcile(self.store, parsed.papers)  # papers the library already holds
-            lexical, store = (self.lexical if self._lexical_in_use() else None), self.store
-            commit = (lambda: lexical.sync(store)) if lexical is not None else (lambda: None)
-            report = indexer.add(known.papers, batch=self.settings.ingest_batch, on_commit=commit)
+            report = indexer.add(
+                known.papers, batch=self.settings.ingest_batch, on_commit=self._sync_lexical
+            )
             if not report.chunks_written:  # a kill may have come between store and index
-                commit()
+                self._sync_lexical([p.paper_id for p in known.papers])
         return report.model_copy(
             update={
                 "files": len(files),
@@ -284,8 +294,8 @@ class Library:
 
             rows = paper_rows(self.store, where_in("source", [source]))
             paper_ids = [*paper_ids, *(str(m["paper_id"]) for m in rows)]
-        with self._lock:  # journaled like ingest: a killed remove, run again, finishes
-            self.store.repair()
+        with self._lock, write_lock(self.home, self.settings.chroma_url):
+            self.store.repair()  # journaled like ingest: a killed remove, run again, finishes
             removed = self.store.delete_papers(list(paper_ids))
             self._sync_lexical()  # also when a killed remove left only the index behind
         return removed
@@ -322,9 +332,9 @@ class Library:
     def _filters(
         self, filters: Filters | None, year: Any, source: Any, paper: Any
     ) -> Filters | None:
-        return (
-            filters if filters is not None else self.filters(year=year, source=source, paper=paper)
-        )
+        if filters is not None:
+            return filters
+        return self._read(lambda: self.filters(year=year, source=source, paper=paper))
 
     def retrieve(
         self,
@@ -340,7 +350,9 @@ class Library:
         """The best ``k`` chunks for ``query`` (several may come from one paper, at most
         ``max_per_paper`` if given), optionally only from papers passing the filters."""
         f = self._filters(filters, year, source, paper)
-        return self.pipeline.retrieve(query, k, filters=f, per_paper=max_per_paper)
+        return self._read(
+            lambda: self.pipeline.retrieve(query, k, filters=f, per_paper=max_per_paper)
+        )
 
     def search(
         self,
@@ -353,7 +365,8 @@ class Library:
         filters: Filters | None = None,
     ) -> list[Hit]:
         """The best ``k`` papers for ``query``, each with its best-matching passage."""
-        return self.pipeline.search(query, k, filters=self._filters(filters, year, source, paper))
+        f = self._filters(filters, year, source, paper)
+        return self._read(lambda: self.pipeline.search(query, k, filters=f))
 
     def ask(
         self,
@@ -368,7 +381,7 @@ class Library:
         """Answer from the library's papers, every sentence cited and checked, or refuse (see
         :meth:`rag.pipeline.Pipeline.ask`; :meth:`rag.pipeline.Pipeline.stream` streams)."""
         f = self._filters(filters, year, source, paper)
-        return self.pipeline.ask(question, filters=f, search_query=search_query)
+        return self._read(lambda: self.pipeline.ask(question, filters=f, search_query=search_query))
 
     def summarize(
         self,
@@ -382,7 +395,7 @@ class Library:
     ) -> Answer:
         """What the papers say about ``topic``: findings grouped by paper, every one cited."""
         f = self._filters(filters, year, source, paper)
-        return self.pipeline.summarize(topic, max_papers=max_papers, filters=f)
+        return self._read(lambda: self.pipeline.summarize(topic, max_papers=max_papers, filters=f))
 
     def chat(self) -> ChatSession:
         """A conversation: follow-ups are rewritten into standalone questions before retrieval."""
@@ -405,10 +418,12 @@ class Library:
         return found[0]
 
     def stats(self) -> Stats:
-        return Stats(
-            papers=self.store.count_papers(),
-            chunks=self.store.count_chunks(),
-            embedder=self.embedder.name,
-            location=self.store.location,
-            home=str(self.home),
+        return self._read(
+            lambda: Stats(
+                papers=self.store.count_papers(),
+                chunks=self.store.count_chunks(),
+                embedder=self.embedder.name,
+                location=self.store.location,
+                home=str(self.home),
+            )
         )

@@ -240,6 +240,34 @@ def test_lexical_index_persists_and_detects_a_stale_copy() -> None:
     assert "p-3#0" not in again.lexical.ids
 
 
+def test_lexical_index_grows_in_place_and_reloads_its_deltas_exactly(tmp_path: Path) -> None:
+    """Adding papers tokenises only theirs and saves a delta; a reload (full copy + deltas)
+    scores exactly like an index built in one go; a removal folds the deltas (fake embedder)."""
+    lib = fake_library(seed=False)
+    lib.ingest([DATA / "tiny.jsonl"], progress=False)
+    before = len(lib.lexical)
+    lib.ingest([DATA / "tiny_daily.txt"], progress=False)
+    lib.ingest([DATA / "tiny.json"], progress=False)
+    lex = lib.lexical
+    assert lex.last_sync["saved"] == "delta" and lex.last_sync["removed"] == 0
+    assert 0 < lex.last_sync["added"] < len(lex) and len(lex) > before
+    assert len(list(lex.path.glob("delta-*.npz"))) == 2
+    reloaded = LexicalIndex(lex.path)
+    scratch = LexicalIndex(tmp_path / "scratch")
+    assert scratch.sync(lib.store) and scratch.last_sync["added"] == len(lex)
+    assert reloaded.fingerprint == lex.fingerprint == scratch.fingerprint
+    for query in ["coral heatwaves", "attention models and forecasting"]:
+        by_id = dict(zip(lex.ids, lex.scores(query), strict=True))
+        assert max(by_id.values()) > 0, query
+        for other in (reloaded, scratch):
+            got = dict(zip(other.ids, other.scores(query), strict=True))
+            assert got.keys() == by_id.keys()
+            assert all(math.isclose(got[c], by_id[c], abs_tol=1e-5) for c in got), query
+    lib.remove(["p-3"])
+    assert lib.lexical.last_sync["saved"] == "full" and not list(lex.path.glob("delta-*.npz"))
+    assert LexicalIndex(lex.path).fingerprint == lib.lexical.fingerprint
+
+
 def test_a_damaged_index_file_is_rebuilt() -> None:
     lib = fake_library(seed=False)
     lib.ingest(ALL_TINY, progress=False)

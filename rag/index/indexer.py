@@ -58,10 +58,11 @@ class Indexer:
         papers: Sequence[Paper],
         *,
         batch: int = INGEST_BATCH,
-        on_commit: Callable[[], object] | None = None,
+        on_commit: Callable[[Sequence[str]], object] | None = None,
     ) -> IngestReport:
-        """Write new and changed papers, ``batch`` papers at a time, calling ``on_commit`` after
-        each batch is in the store; the report's file counts are the caller's to fill."""
+        """Write new and changed papers, ``batch`` papers at a time, calling ``on_commit`` with
+        the batch's paper ids after each batch is in the store; the report's file counts are the
+        caller's to fill."""
         from rag.index.journal import step
         from rag.ingest import content_hash
 
@@ -75,7 +76,7 @@ class Indexer:
             self.store.replace_papers(part, chunks, vectors, digests)
             step()
             if on_commit is not None:
-                on_commit()
+                on_commit([p.paper_id for p in part])
                 step()
 
         with self._bar(len(todo)) as bar, ThreadPoolExecutor(1, "rag-write") as pool:

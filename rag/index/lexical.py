@@ -1,10 +1,13 @@
-"""The lexical side of retrieval: a BM25 index (bm25s) over title + passage of every chunk.
+"""The lexical side of retrieval: a BM25 index over title + passage of every chunk.
 
-The index lives beside the vector store, under ``<RAG_HOME>/lexical/<key>/index.npz`` (one file,
-replaced atomically), where ``key`` is the collection name for the embedded store or a hash of
-server URL + collection for a Chroma server. It holds, per chunk: id, paper id, source file, year
-and content hash (for filters and for syncing), and the token ids of the passage and of the title.
-BM25 itself is rebuilt from the token ids when loaded (a fraction of a second for 10k chunks).
+The index lives beside the vector store, under ``<RAG_HOME>/lexical/<key>/``, where ``key`` is
+the collection name for the embedded store or a hash of server URL + collection for a Chroma
+server. It holds, per chunk: id, paper id, source file, year and content hash (for filters and for
+syncing), the passage's token ids (for reranking features), and two inverted indexes
+(:class:`rag.index.bm25.Postings`: title + passage, and title alone) that are updated in place:
+adding chunks never rebuilds them. On disk: ``index.npz`` (a full copy, replaced atomically) plus
+``delta-*.npz`` files, one per sync that only added chunks (its new rows), replayed on load and
+folded into ``index.npz`` every few syncs or on any removal (:mod:`rag.index.lexical_file`).
 
 The index is a cache of the store, never the other way round: :meth:`LexicalIndex.sync` compares
 a fingerprint of the store's chunks (ids and content hashes) with the index's, tokenises only the
@@ -22,9 +25,7 @@ negations and comparatives), single ASCII letters dropped (Greek letters kept: "
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -32,16 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.index.bm25 import BM25 as _BM25
-from rag.index.bm25 import flatten as _flatten
-from rag.index.bm25 import unflatten as _unflatten
+from rag.index.bm25 import Postings
 from rag.text import Tokenizer, TokenizerConfig
 
 if TYPE_CHECKING:
     from rag.index.filters import Filters
     from rag.index.store import Store
 
-FORMAT = 1
+FORMAT = 2
 #: Years of papers without one (never match a year filter).
 NO_YEAR = -(2**31)
 PAGE = 5000
@@ -62,12 +61,20 @@ def index_key(collection: str, chroma_url: str | None) -> str:
     return f"server-{digest}"
 
 
+def _digest(cid: str, content_hash: str) -> int:
+    h = hashlib.blake2b(f"{cid}\x00{content_hash}".encode(), digest_size=8)
+    return int.from_bytes(h.digest())
+
+
+def _fp(count: int, total: int) -> str:
+    return f"{count}:{total:016x}"
+
+
 def fingerprint(ids: Sequence[str], hashes: Sequence[str]) -> str:
-    """Chunk count + a hash of (chunk id, content hash) pairs, order-independent."""
-    h = hashlib.sha1()
-    for cid, ch in sorted(zip(ids, hashes, strict=True)):
-        h.update(f"{cid}\x00{ch}\n".encode())
-    return f"{len(ids)}:{h.hexdigest()}"
+    """Chunk count + the sum (mod 2**64) of a hash of each (chunk id, content hash) pair:
+    order-independent, and updated chunk by chunk as the index changes."""
+    total = sum(_digest(c, h) for c, h in zip(ids, hashes, strict=True)) % 2**64
+    return _fp(len(ids), total)
 
 
 class LexicalIndex:
@@ -87,6 +94,9 @@ class LexicalIndex:
         self.lock = threading.RLock()
         self.tokenizer = Tokenizer(tokenizer)
         self.k1, self.b = k1, b
+        #: What the last sync did (for benches and tests): chunks tokenised, removed, and
+        #: whether the save was a delta or a full copy.
+        self.last_sync: dict[str, Any] = {}
         self._clear()
         self.load()
 
@@ -100,13 +110,17 @@ class LexicalIndex:
         self.hashes: list[str] = []
         self.vocab: dict[str, int] = {}
         self.doc_tokens: list[np.ndarray] = []
-        self.title_tokens: list[np.ndarray] = []
-        self.fingerprint = fingerprint([], [])
+        self.body = Postings(self.k1, self.b)
+        self.title = Postings(self.k1, self.b)
+        self._fp_sum = 0
         self._row: dict[str, int] = {}
-        self._df: np.ndarray | None = None
-        self._bm25: _BM25 | None = None
-        self._title_bm25: _BM25 | None = None
-        self._idf: np.ndarray | None = None
+        self.deltas = 0  # delta files on disk since the last full copy
+        #: (fingerprint before, vocabulary size before, title token ids) of the last append.
+        self.pending: tuple[str, int, list[np.ndarray]] = ("", 0, [])
+
+    @property
+    def fingerprint(self) -> str:
+        return _fp(len(self.ids), self._fp_sum)
 
     @property
     def file(self) -> Path:
@@ -123,64 +137,21 @@ class LexicalIndex:
 
     def load(self) -> bool:
         """Read the saved index; False (and empty) when missing, unreadable or of another format."""
-        self._clear()
-        try:
-            with np.load(self.file, allow_pickle=False) as z:
-                if str(z["meta"]) != self._meta_key():
-                    return False
-                ids = [str(x) for x in z["ids"]]
-                self.ids = ids
-                self.paper_ids = np.array([str(x) for x in z["paper_ids"]], dtype=object)
-                self.sources = np.array([str(x) for x in z["sources"]], dtype=object)
-                self.years = z["years"].astype(np.int64)
-                self.hashes = [str(x) for x in z["hashes"]]
-                self.vocab = {str(t): i for i, t in enumerate(z["vocab"])}
-                self.doc_tokens = _unflatten(z["doc_flat"], z["doc_offsets"])
-                self.title_tokens = _unflatten(z["title_flat"], z["title_offsets"])
-                self.fingerprint = str(z["fingerprint"])
-        except (OSError, KeyError, ValueError):
+        from rag.index.lexical_file import load
+
+        with self.lock:
             self._clear()
-            return False
-        self._row = {cid: i for i, cid in enumerate(self.ids)}
-        return True
+            try:
+                return load(self)
+            except (OSError, KeyError, ValueError, IndexError):
+                self._clear()
+                return False
 
-    def save(self) -> None:
-        """Write the index (atomically); a read-only library just keeps it in memory."""
-        try:
-            self._save()
-        except OSError as e:
-            print(
-                f"note: lexical index not saved ({e}); it is rebuilt when needed", file=sys.stderr
-            )
+    def save(self, added: int | None = None) -> None:
+        """Write the index: the last ``added`` rows as a delta file, or (None) a full copy."""
+        from rag.index.lexical_file import save
 
-    def _save(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        tmp = self.path / f".index-{os.getpid()}.tmp.npz"
-        try:
-            self._write(tmp)
-            os.replace(tmp, self.file)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def _write(self, tmp: Path) -> None:
-        vocab = sorted(self.vocab, key=self.vocab.__getitem__)
-        doc_flat, doc_offsets = _flatten(self.doc_tokens)
-        title_flat, title_offsets = _flatten(self.title_tokens)
-        np.savez(
-            tmp,
-            meta=np.array(self._meta_key()),
-            fingerprint=np.array(self.fingerprint),
-            ids=np.array(self.ids, dtype=str),
-            paper_ids=np.array([str(x) for x in self.paper_ids], dtype=str),
-            sources=np.array([str(x) for x in self.sources], dtype=str),
-            years=self.years.astype(np.int64),
-            hashes=np.array(self.hashes, dtype=str),
-            vocab=np.array(vocab, dtype=str),
-            doc_flat=doc_flat,
-            doc_offsets=doc_offsets,
-            title_flat=title_flat,
-            title_offsets=title_offsets,
-        )
+        save(self, added)
 
     # --- syncing with the store -------------------------------------------------------------
 
@@ -200,52 +171,118 @@ class LexicalIndex:
             for cid, meta, doc in zip(got["ids"], metas, docs, strict=False):
                 yield str(cid), meta or {}, doc or ""
 
-    def sync(self, store: Store) -> bool:
-        """Bring the index in line with ``store``; True if anything changed (then saved)."""
-        with self.lock:
-            return self._sync(store)
+    def sync(self, store: Store, *, full: bool = True, papers: Sequence[str] | None = None) -> bool:
+        """Bring the index in line with ``store``; True if anything changed (then saved).
 
-    def _sync(self, store: Store) -> bool:
-        metas = {cid: dict(m or {}) for cid, m, _ in self._store_rows(store, documents=False)}
-        ids = list(metas)
-        hashes = [str(metas[c].get("content_hash", "")) for c in ids]
-        fp = fingerprint(ids, hashes)
-        if fp == self.fingerprint:
-            return False
-        old = {cid: i for i, cid in enumerate(self.ids)}
-        old_hash = dict(zip(self.ids, self.hashes, strict=True))
-        todo = [c for c, h in zip(ids, hashes, strict=True) if old_hash.get(c) != h]
-        fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for cid, meta, doc in self._store_rows(store, documents=True, ids=todo):
-            title = str(meta.get("title", ""))
-            fresh[cid] = (
-                self._ids_for(self.tokenizer(index_text(title, doc))),
-                self._ids_for(self.tokenizer(title)),
+        ``full``: compare every chunk's content hash (reads all metadata: seconds per 10k chunks).
+        Otherwise compare chunk ids only (about 30x cheaper), plus the content hashes of the
+        chunks of ``papers`` (those just written): what a writer needs after its own write, and
+        what a reader needs to catch up with chunks another process added or removed."""
+        with self.lock:
+            return self._sync(store, full, papers)
+
+    def _sync(self, store: Store, full: bool, papers: Sequence[str] | None) -> bool:
+        if full:
+            stored = {
+                cid: str(m.get("content_hash", ""))
+                for cid, m, _ in self._store_rows(store, documents=False)
+            }
+            if fingerprint(list(stored), list(stored.values())) == self.fingerprint:
+                self.last_sync = {"added": 0, "removed": 0, "saved": None}
+                return False
+            keep = np.array(
+                [stored.get(c) == h for c, h in zip(self.ids, self.hashes, strict=True)]
             )
-        doc_tokens, title_tokens = [], []
-        empty = np.zeros(0, dtype=np.int32)
-        for cid in ids:
-            if cid in fresh:
-                d, t = fresh[cid]
-            elif cid in old:
-                d, t = self.doc_tokens[old[cid]], self.title_tokens[old[cid]]
-            else:  # removed by another process between the two reads: fixed by the next sync
-                d, t = empty, empty
-            doc_tokens.append(d)
-            title_tokens.append(t)
-        self.ids = ids
-        self.hashes = hashes
-        self.paper_ids = np.array([str(metas[c].get("paper_id", "")) for c in ids], dtype=object)
-        self.sources = np.array([str(metas[c].get("source", "")) for c in ids], dtype=object)
-        self.years = np.array([_year(metas[c].get("year")) for c in ids], dtype=np.int64)
-        self.doc_tokens, self.title_tokens = doc_tokens, title_tokens
-        self._compact_vocab()
-        self.fingerprint = fp
-        self._row = {cid: i for i, cid in enumerate(self.ids)}
-        self._bm25 = self._title_bm25 = None
-        self._idf = self._df = None
-        self.save()
+            present = set(stored)
+        else:
+            present = set(store.chunk_ids())
+            keep = np.array([c in present for c in self.ids], dtype=bool)
+            for cid, h in (store.chunk_hashes(list(papers)) if papers else {}).items():
+                row = self._row.get(cid)
+                if row is not None and self.hashes[row] != h:
+                    keep[row] = False
+        have = {c for c, k in zip(self.ids, keep, strict=True) if k}
+        todo = [c for c in present if c not in have]
+        removed = int((~keep).sum()) if len(keep) else 0
+        if not todo and not removed:
+            self.last_sync = {"added": 0, "removed": 0, "saved": None}
+            return False
+        if removed:
+            self._compact(keep)
+        rows = list(self._store_rows(store, documents=True, ids=todo))
+        before = (self.fingerprint, len(self.vocab))
+        self.pending = (*before, self._append(rows))
+        saved = "full" if removed else "delta"
+        self.save(None if removed else len(rows))
+        self.last_sync = {"added": len(rows), "removed": removed, "saved": saved}
         return True
+
+    def _append(self, rows: Sequence[tuple[str, Mapping[str, Any], str]]) -> list[np.ndarray]:
+        """Tokenise and add chunks (id, metadata, text) as new rows; their titles' token ids."""
+        docs, titles = [], []
+        for _cid, meta, text in rows:
+            title = str(meta.get("title", ""))
+            docs.append(self._ids_for(self.tokenizer(index_text(title, text))))
+            titles.append(self._ids_for(self.tokenizer(title)))
+        self._add_rows(
+            [r[0] for r in rows],
+            [str(r[1].get("paper_id", "")) for r in rows],
+            [str(r[1].get("source", "")) for r in rows],
+            [_year(r[1].get("year")) for r in rows],
+            [str(r[1].get("content_hash", "")) for r in rows],
+            docs,
+            titles,
+        )
+        return titles
+
+    def _add_rows(
+        self,
+        ids: Sequence[str],
+        paper_ids: Sequence[str],
+        sources: Sequence[str],
+        years: Sequence[int],
+        hashes: Sequence[str],
+        docs: Sequence[np.ndarray],
+        titles: Sequence[np.ndarray],
+    ) -> None:
+        if not ids:
+            return
+        start = len(self.ids)
+        self.ids.extend(ids)
+        self.hashes.extend(hashes)
+        self.paper_ids = np.concatenate([self.paper_ids, np.array(paper_ids, dtype=object)])
+        self.sources = np.concatenate([self.sources, np.array(sources, dtype=object)])
+        self.years = np.concatenate([self.years, np.array(years, dtype=np.int64)])
+        self.doc_tokens.extend(docs)
+        self.body.add(docs)
+        self.title.add(titles)
+        for i, cid in enumerate(ids, start=start):
+            self._row[cid] = i
+        self._fp_sum = (self._fp_sum + sum(map(_digest, ids, hashes))) % 2**64
+
+    def _compact(self, keep: np.ndarray) -> None:
+        """Drop the rows where ``keep`` is false, and the terms no row uses any more."""
+        gone = [(c, h) for c, h, k in zip(self.ids, self.hashes, keep, strict=True) if not k]
+        self._fp_sum = (self._fp_sum - sum(_digest(c, h) for c, h in gone)) % 2**64
+        self.ids = [c for c, k in zip(self.ids, keep, strict=True) if k]
+        self.hashes = [h for h, k in zip(self.hashes, keep, strict=True) if k]
+        self.paper_ids, self.sources = self.paper_ids[keep], self.sources[keep]
+        self.years = self.years[keep]
+        self.doc_tokens = [d for d, k in zip(self.doc_tokens, keep, strict=True) if k]
+        self._row = {cid: i for i, cid in enumerate(self.ids)}
+        self.body.compact(keep)
+        self.title.compact(keep)
+        used = np.zeros(len(self.vocab), dtype=bool)
+        for p in (self.body, self.title):
+            used[: len(p.df)] |= p.df > 0
+        if used.all():
+            return
+        remap = np.cumsum(used) - 1
+        words = sorted(self.vocab, key=self.vocab.__getitem__)
+        self.vocab = {w: int(remap[i]) for i, w in enumerate(words) if used[i]}
+        self.doc_tokens = [remap[r].astype(np.int32) for r in self.doc_tokens]
+        for p in (self.body, self.title):
+            p.compact(np.ones(len(p), dtype=bool), remap)
 
     def _ids_for(self, tokens: Iterable[str]) -> np.ndarray:
         vocab = self.vocab
@@ -257,60 +294,25 @@ class LexicalIndex:
             out.append(i)
         return np.array(out, dtype=np.int32)
 
-    def _compact_vocab(self) -> None:
-        """Drop terms no chunk uses any more (after removals), renumbering densely."""
-        used = np.zeros(len(self.vocab), dtype=bool)
-        for rows in (self.doc_tokens, self.title_tokens):
-            for r in rows:
-                used[r] = True
-        if used.all():
-            return
-        remap = np.cumsum(used) - 1
-        words = sorted(self.vocab, key=self.vocab.__getitem__)
-        self.vocab = {w: int(remap[i]) for i, w in enumerate(words) if used[i]}
-        self.doc_tokens = [remap[r].astype(np.int32) for r in self.doc_tokens]
-        self.title_tokens = [remap[r].astype(np.int32) for r in self.title_tokens]
-
     # --- scoring ------------------------------------------------------------------------------
-
-    def _model(self, title: bool = False) -> _BM25:
-        """BM25 over title + passage (or over titles alone), built on first use."""
-        with self.lock:
-            return self._built_model(title)
-
-    def _built_model(self, title: bool) -> _BM25:
-        if title:
-            if self._title_bm25 is None:
-                self._title_bm25 = _BM25(self.title_tokens, len(self.vocab), self.k1, self.b)
-            return self._title_bm25
-        if self._bm25 is None:
-            self._bm25 = _BM25(self.doc_tokens, len(self.vocab), self.k1, self.b)
-        return self._bm25
 
     def idf(self) -> np.ndarray:
         """Lucene idf of every term over the chunks (for reranking features)."""
-        if self._idf is None or len(self._idf) != len(self.vocab):
-            df = np.zeros(len(self.vocab), dtype=np.float64)
-            for r in self.doc_tokens:
-                df[np.unique(r)] += 1
-            n = len(self.doc_tokens)
-            self._idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        return self._idf
+        idf = self.body.idf()
+        if len(idf) < len(self.vocab):
+            idf = np.concatenate([idf, np.full(len(self.vocab) - len(idf), idf.max(initial=0.0))])
+        return idf
 
     def df_shares(self, text: str) -> list[tuple[str, float]]:
         """``(term, share of chunks containing it)`` for each distinct term of ``text`` (0 for
         terms no chunk has): how specific a question's words are in this library."""
         with self.lock:
-            if self._df is None or len(self._df) != len(self.vocab):
-                df = np.zeros(len(self.vocab), dtype=np.float64)
-                for r in self.doc_tokens:
-                    df[np.unique(r)] += 1
-                self._df = df
-            n = max(len(self.doc_tokens), 1)
+            df = self.body.df
+            n = max(len(self.ids), 1)
             out = []
             for term in dict.fromkeys(self.tokenizer(text)):
                 i = self.vocab.get(term)
-                out.append((term, float(self._df[i]) / n if i is not None else 0.0))
+                out.append((term, float(df[i]) / n if i is not None and i < len(df) else 0.0))
             return out
 
     def query_ids(self, query: str) -> list[int]:
@@ -323,7 +325,8 @@ class LexicalIndex:
     def scores(self, query: str | Sequence[int], *, title: bool = False) -> np.ndarray:
         """BM25 score of every chunk (row order) for ``query``; title-only BM25 if ``title``."""
         ids = self.query_ids(query) if isinstance(query, str) else list(query)
-        return self._model(title).scores(ids)
+        with self.lock:
+            return (self.title if title else self.body).scores(ids)
 
     def mask(self, filters: Filters | None) -> np.ndarray | None:
         """Rows passing ``filters`` (None: all), by the same rules as the Chroma ``where``."""

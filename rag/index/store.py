@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
+PAGE = 5000  # ids per read of all of them
+
 
 def chunk_metadata(chunk: Chunk, paper: Paper, digest: str) -> dict[str, Any]:
     meta: dict[str, Any] = {
@@ -139,6 +141,19 @@ class Store:
     def location(self) -> str:
         return self.chroma_url or str(self.home / "chroma")
 
+    def reopen(self) -> None:
+        """Drop this process's view of an embedded store and open it again. Chroma's local client
+        caches one per path, and a view taken before another process wrote may stay stale
+        ("Error finding id"); :func:`rag.index.locks.with_fresh_view` calls this and retries."""
+        from chromadb.api.client import SharedSystemClient
+
+        with self._lock:
+            name = self.collection.name
+            SharedSystemClient.clear_system_cache()
+            self.client = open_client(self.home, self.chroma_url)
+            self.collection = self.client.get_collection(name, embedding_function=None)
+            self._vector_store = None
+
     # --- reading --------------------------------------------------------------------------
 
     def count_chunks(self) -> int:
@@ -214,6 +229,26 @@ class Store:
         """Ids and metadata (no text) of a page of chunks, for fingerprints."""
         include: Any = ["metadatas"]
         return dict(self.collection.get(include=include, limit=limit, offset=offset))
+
+    def chunk_ids(self) -> list[str]:
+        """Every chunk id (no metadata: a fraction of the cost of :meth:`digests`)."""
+        out: list[str] = []
+        while True:
+            got = self.collection.get(include=[], limit=PAGE, offset=len(out))["ids"]
+            out.extend(str(x) for x in got)
+            if len(got) < PAGE:
+                return out
+
+    def chunk_hashes(self, paper_ids: Sequence[str]) -> dict[str, str]:
+        """content_hash of every chunk of the given papers, by chunk id."""
+        out: dict[str, str] = {}
+        for i in range(0, len(paper_ids), 500):
+            got = self.collection.get(
+                where=where_in("paper_id", paper_ids[i : i + 500]), include=["metadatas"]
+            )
+            for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                out[str(cid)] = str((meta or {}).get("content_hash", ""))
+        return out
 
     def vector_store(self) -> Any:
         """This collection as a llama-index ``ChromaVectorStore`` (built once; thread-safe)."""

@@ -22,8 +22,8 @@ class LexicalSource:
 
     def refresh(self, total: int) -> None:
         """Catch up with another process's writes (the store holds ``total`` chunks)."""
-        if total != len(self.index):
-            self.index.sync(self.store)
+        if total != len(self.index):  # by chunk ids: the cheap catch-up (rag.index.lexical)
+            self.index.sync(self.store, full=False)
 
     def propose(self, query: Query, n: int) -> list[Candidate]:
         lex = self.index
