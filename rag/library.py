@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from rag.components import build_lexical, build_pipeline, build_store, build_verifier
 from rag.index.locks import with_fresh_view, write_lock
 from rag.schema import IngestReport, Stats
 from rag.settings import Settings
@@ -129,31 +130,14 @@ class Library:
         return make_embedder(self.settings)
 
     def _build_store(self) -> Store:
-        from rag.index.store import Store
-
-        # opening may create the store: one process at a time
-        with write_lock(self.home, self.settings.chroma_url):
-            return Store(
-                self.home,
-                chroma_url=self.settings.chroma_url,
-                collection=self.settings.collection,
-                embedder_name=self.embedder.name,
-                dim=self.embedder.dim,
-                timeout=self.settings.chroma_timeout,
-            )
+        return build_store(self.settings, self.home, self.embedder)
 
     def _read(self, read: Callable[[], T]) -> T:
         """``read()``, retried on a reopened local store if its view went stale."""
         return with_fresh_view(self.store, read)
 
     def _build_lexical(self) -> LexicalIndex:
-        from rag.index.lexical import LexicalIndex, index_key
-
-        key = index_key(self.settings.collection, self.settings.chroma_url)
-        index = LexicalIndex(self.home / "lexical" / key)
-        # local: kept current by every writer (ids suffice); server: other clients' writes too
-        index.sync(self.store, full=bool(self.settings.chroma_url))
-        return index
+        return build_lexical(self.settings, self.home, self.store)
 
     def _build_retriever(self) -> Retriever:
         from rag.retrieval import build_retriever
@@ -172,30 +156,12 @@ class Library:
         return make_backend(self.settings, self.embedder, self.llm_client)
 
     def _build_verifier(self) -> Verifier:
-        from rag.answering.answerable import AnswerabilityScorer
-        from rag.answering.support import SupportScorer
-        from rag.answering.verify import Verifier
-
         lexicon = self.lexical if self.settings.retrieval != "dense" else None
-        s = self.settings
-        near_miss = AnswerabilityScorer(self.embedder) if s.check_question else None
-        return Verifier(
-            SupportScorer(self.embedder), s.unsupported, lexicon, s.check_question, near_miss
-        )
+        return build_verifier(self.settings, self.embedder, lexicon)
 
     def _build_pipeline(self) -> Pipeline:
-        from rag.answering.summary import summary_backend
-        from rag.pipeline import Pipeline
-
-        s = self.settings
-        return Pipeline(
-            self.retriever,
-            self.backend,
-            self.verifier,
-            top_k=s.top_k,
-            max_per_paper=s.max_per_paper,
-            summary_backend=summary_backend(self.backend),
-            condenser=self.llm_client,
+        return build_pipeline(
+            self.settings, self.retriever, self.backend, self.verifier, self.llm_client
         )
 
     def _sync_lexical(self, papers: Sequence[str] = ()) -> None:
