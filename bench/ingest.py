@@ -9,7 +9,7 @@ Both sides embed with the same all-MiniLM-L6-v2 ONNX graph and write to a local 
   plain way (one onnxruntime session with default options, the tokenizer padding each batch to
   its longest text, mean pooling, L2 normalisation);
 * **product**: ``rag.Library(...).ingest([file])`` with the configured embedder (``--int8``
-  switches ``RAG_EMBED_INT8`` on for a row of its own).
+  switches ``RAG_QUANTIZE_EMBEDDER`` on for a row of its own).
 
 Every run is a child process of its own (honest peak RSS: ``ru_maxrss`` of that child) with an
 empty library and an empty embedding cache (the ONNX files are prepared once, before timing, as
@@ -208,7 +208,7 @@ def one_run(side: str, corpus: Path, work: Path, models: Path, model_dir: Path) 
     env.update(PYTHONPATH=str(REPO), RAG_CACHE_DIR=str(cache), RAG_MODEL_DIR=str(model_dir))
     kind = "product" if side.startswith("product") else "baseline"
     if side == "product int8":
-        env["RAG_EMBED_INT8"] = "true"
+        env["RAG_QUANTIZE_EMBEDDER"] = "true"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--corpus",
            str(corpus), "--work", str(work), "--model-dir", str(model_dir)]  # fmt: skip
     t0 = time.perf_counter()
@@ -252,7 +252,7 @@ def quality(work: Path, scifact: bool) -> str:
     lines = ["| embedder | seed dev Recall@10 | seed dev nDCG@10 | SciFact held-out nDCG@10 |",
              "|---|---:|---:|---:|"]  # fmt: skip
     for label, flag in (("fp32", "false"), ("int8", "true")):
-        os.environ["RAG_EMBED_INT8"] = flag
+        os.environ["RAG_QUANTIZE_EMBEDDER"] = flag
         os.environ["RAG_CACHE_DIR"] = str(work / f"q-{label}" / "cache")
         seed_home = R.seed_library(work / f"q-{label}" / "seed")
         embedder = R.raw_embedder(R.Settings(home=seed_home))
@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N SciFact abstracts")
     ap.add_argument("--sample-size", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=2, help="runs per side and corpus")
-    ap.add_argument("--int8", action="store_true", help="add a row with RAG_EMBED_INT8=true")
+    ap.add_argument("--int8", action="store_true", help="add a row with RAG_QUANTIZE_EMBEDDER=true")
     ap.add_argument("--quality", action="store_true", help="seed dev quality, fp32 vs int8")
     ap.add_argument("--quality-scifact", action="store_true", help="and SciFact held-out (slow)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/rag-bench-ingest"))

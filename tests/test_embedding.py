@@ -97,9 +97,9 @@ def test_onnx_built_once_and_reused(minilm: MiniLMEmbedder, models_dir: Path) ->
 def test_int8_is_close_to_fp32_named_apart_and_built_once(
     minilm: MiniLMEmbedder, models_dir: Path
 ) -> None:
-    """RAG_EMBED_INT8: the quantised graph is built once beside the fp32 one, its vectors stay
-    within cosine 0.95 of fp32 (about 0.99 on average) and it has its own name (cache keys,
-    library checks). Real model; ~5-10 s (quantisation)."""
+    """RAG_QUANTIZE_EMBEDDER: the int8 graph is built once beside the fp32 one, its vectors
+    stay within cosine 0.95 of fp32 (about 0.99 on average) and it has its own name (cache
+    keys, library checks). Real model; ~5-10 s on a quiet machine (36 s at load ~10)."""
     texts, _ = _reference()
     q8 = MiniLMEmbedder(cache_dir=models_dir, int8=True)
     got = q8.embed(texts)

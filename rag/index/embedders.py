@@ -22,7 +22,7 @@ def _minilm(settings: Settings, model: str) -> Embedder:
     from rag.index.minilm import MiniLMEmbedder
 
     cache_dir = settings.resolved_cache_dir() / "models"
-    return MiniLMEmbedder(settings.model_dir, cache_dir=cache_dir, int8=settings.embed_int8)
+    return MiniLMEmbedder(settings.model_dir, cache_dir=cache_dir, int8=settings.quantize_embedder)
 
 
 def _openai(settings: Settings, model: str) -> Embedder:
