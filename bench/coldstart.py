@@ -72,10 +72,19 @@ def main() -> int:
             for name, path in sides.items():  # alternate the sides
                 t = timed([*cli(path), *argv(f"{name}-{i}")], envs[name], path)
                 times.setdefault((label, name), []).append(t)
-    print("| command | " + " | ".join(f"{n} (median s)" for n in sides) + " |")
-    print("|---|" + "---|" * len(sides))
+    load = os.getloadavg()
+    print(f"{os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    speedup = " | baseline/this |" if len(sides) == 2 else " |"
+    print("| command | " + " | ".join(f"{n}: median s (min-max)" for n in sides) + speedup)
+    print("|---|" + "---|" * (len(sides) + (len(sides) == 2)))
     for label in commands:
-        cells = [f"{statistics.median(times[(label, n)]):.2f}" for n in sides]
+        cells = [
+            f"{statistics.median(ts):.2f} ({min(ts):.2f}-{max(ts):.2f})"
+            for ts in (times[(label, n)] for n in sides)
+        ]
+        if len(sides) == 2:
+            a, b = (statistics.median(times[(label, n)]) for n in sides)
+            cells.append(f"{b / a:.2f}x")
         print(f"| {label} | " + " | ".join(cells) + " |")
     return 0
 

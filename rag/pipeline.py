@@ -6,8 +6,9 @@ passed in.
 
 :class:`Pipeline` holds no per-request state: every component is built once (by
 :class:`rag.library.Library` from settings, or by you) and one pipeline serves many threads.
-Retrieval goes through llama-index: the retriever is wrapped as a llama-index ``BaseRetriever``
-(:mod:`rag.retrieval.llama`) and its ``NodeWithScore``\\ s become :class:`~rag.schema.Hit`\\ s.
+The retriever is also a llama-index ``BaseRetriever`` (``retriever.as_llama()``,
+:mod:`rag.retrieval.llama`); the pipeline calls it directly so that a cold start does not pay for
+importing llama-index.
 """
 
 from __future__ import annotations
@@ -76,13 +77,14 @@ class Pipeline:
         filters: Filters | None = None,
         per_paper: int | None = None,
     ) -> list[Hit]:
-        """The best ``k`` chunks (default ``top_k``), through llama-index's retriever API."""
-        from rag.retrieval.llama import PaperRetriever, hit_of
-
-        llama = PaperRetriever(
-            self.retriever, k or self.top_k, filters=filters, per_paper=per_paper
-        )
-        return [hit_of(n) for n in llama.retrieve(query)]
+        """The best ``k`` chunks (default ``top_k``). The retriever is called directly, so a cold
+        ``rag ask`` never imports llama-index (1-2.5 s); ``retriever.as_llama()`` returns the
+        same hits as llama-index ``NodeWithScore``\\ s."""
+        hits = self.retriever.retrieve(query, k or self.top_k, filters, per_paper=per_paper)
+        for hit in hits:  # as the llama-index round trip (rag.retrieval.llama) would leave them
+            hit.metadata.setdefault("paper_id", hit.paper_id)
+            hit.metadata.setdefault("title", hit.title)
+        return hits
 
     def search(
         self, query: str, k: int | None = None, *, filters: Filters | None = None

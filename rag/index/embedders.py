@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 def _minilm(settings: Settings, model: str) -> Embedder:
     from rag.index.minilm import MiniLMEmbedder
 
-    return MiniLMEmbedder(settings.model_dir, cache_dir=settings.resolved_cache_dir() / "models")
+    cache_dir = settings.resolved_cache_dir() / "models"
+    return MiniLMEmbedder(settings.model_dir, cache_dir=cache_dir, int8=settings.quantize_embedder)
 
 
 def _openai(settings: Settings, model: str) -> Embedder:

@@ -13,6 +13,7 @@ tokenizers may then be used from several threads at once.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -33,6 +34,12 @@ MINILM_PACKAGE_HINT = "run `rag setup`, or set RAG_MODEL_DIR"
 _BUILDER_VERSION = "2"  # bump when the graph layout changes: cached ONNX files are then rebuilt
 _OPSET = 17  # LayerNormalization is in the default domain from opset 17
 _CPU = ["CPUExecutionProvider"]
+
+
+def _fingerprint_of(session: Any) -> str | None:
+    if session is None:
+        return None
+    return session.get_modelmeta().custom_metadata_map.get("source_fingerprint")  # type: ignore[no-any-return]
 
 
 def _source_fingerprint(model_dir: Path) -> str:
@@ -156,6 +163,32 @@ def build_minilm_onnx(model_dir: Path, out_path: Path) -> Path:
     return out_path
 
 
+def quantize_minilm(fp32_path: Path, out_path: Path, fingerprint: str) -> Path:
+    """Write an int8 copy of the graph at ``fp32_path``: dynamic quantisation of the MatMul
+    weights, per output channel (activations stay fp32). Atomic, like :func:`build_minilm_onnx`."""
+    import onnx
+    from onnx import helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fd, tmp = tempfile.mkstemp(prefix=f"{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    os.close(fd)
+    logging.disable(logging.WARNING)  # its advice to pre-process is for static quantisation
+    try:
+        quantize_dynamic(fp32_path, tmp, op_types_to_quantize=["MatMul"], per_channel=True,
+                         weight_type=QuantType.QInt8)  # fmt: skip
+        model = onnx.load(tmp)
+        del model.metadata_props[:]
+        helper.set_model_props(model, {"source_fingerprint": fingerprint + ":int8"})
+        onnx.save_model(model, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out_path)
+    finally:
+        logging.disable(logging.NOTSET)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out_path
+
+
 def default_minilm_dir() -> Path:
     """The model folder (see :mod:`rag.index.model_files`)."""
     from rag.index.model_files import locate_minilm
@@ -164,9 +197,8 @@ def default_minilm_dir() -> Path:
 
 
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 on onnxruntime (CPU), numerically equivalent to sentence-transformers."""
-
-    name = MINILM_NAME
+    """all-MiniLM-L6-v2 on onnxruntime (CPU), numerically equivalent to sentence-transformers
+    (``int8``: MatMul weights quantised to int8, cosine ~0.99 to fp32, named ``...-int8``)."""
 
     def __init__(
         self,
@@ -175,7 +207,10 @@ class MiniLMEmbedder:
         cache_dir: Path,
         batch_size: int = 32,
         threads: int | None = None,
+        int8: bool = False,
     ) -> None:
+        self.int8 = int8
+        self.name = f"{MINILM_NAME}-int8" if int8 else MINILM_NAME
         self.model_dir = Path(model_dir).expanduser() if model_dir else default_minilm_dir()
         needed = ("model.safetensors", "tokenizer.json", "config.json")
         missing = [f for f in needed if not (self.model_dir / f).is_file()]
@@ -192,6 +227,7 @@ class MiniLMEmbedder:
         limit = int(cfg.get("max_position_embeddings", 512))
         self.max_seq_length = min(int(st.get("max_seq_length", 256)), limit)
         self.onnx_path = Path(cache_dir).expanduser() / f"{MINILM_NAME}.onnx"
+        self.int8_path = self.onnx_path.with_name(f"{MINILM_NAME}-int8.onnx")
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
         self.build_seconds: float | None = None  # set when this instance (re)built the ONNX file
@@ -230,25 +266,33 @@ class MiniLMEmbedder:
         tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         tokenizer.no_padding()  # tokenizer.json pads to 128: we pad per batch instead
         tokenizer.enable_truncation(max_length=self.max_seq_length)
-        session = self._load_session() if self.onnx_path.is_file() else None
-        meta = session.get_modelmeta().custom_metadata_map if session is not None else {}
-        if meta.get("source_fingerprint") != _source_fingerprint(self.model_dir):
+        fingerprint = _source_fingerprint(self.model_dir)
+        path = self.int8_path if self.int8 else self.onnx_path
+        session = self._load_session(path)
+        if _fingerprint_of(session) != fingerprint + (":int8" if self.int8 else ""):
             start = time.perf_counter()
-            build_minilm_onnx(self.model_dir, self.onnx_path)
+            if _fingerprint_of(self._load_session(self.onnx_path)) != fingerprint:
+                build_minilm_onnx(self.model_dir, self.onnx_path)
+            if self.int8:
+                quantize_minilm(self.onnx_path, self.int8_path, fingerprint)
             self.build_seconds = time.perf_counter() - start
-            session = self._load_session()
+            session = self._load_session(path)
             if session is None:
-                raise ConfigError("onnxruntime cannot load this model", where=str(self.onnx_path))
+                raise ConfigError("onnxruntime cannot load this model", where=str(path))
         self._tokenizer, self._session = tokenizer, session
 
-    def _load_session(self) -> Any:
+    def _load_session(self, path: Path) -> Any:
+        if not path.is_file():
+            return None
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            return ort.InferenceSession(str(self.onnx_path), opts, providers=_CPU)
+            return ort.InferenceSession(str(path), opts, providers=_CPU)
         except Exception:  # truncated or foreign file: the caller rebuilds it
             return None
 

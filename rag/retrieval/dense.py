@@ -1,13 +1,13 @@
-"""The dense source: nearest chunks by embedding, through llama-index's ``ChromaVectorStore``.
+"""The dense source: nearest chunks by embedding, from the Chroma collection.
 
-Scores are cosine similarities (the collection uses cosine space; ``ChromaVectorStore`` reports
-``exp(-distance)``, converted back here). Candidates come with their text and metadata, so the
-passages need not be read again.
+Scores are cosine similarities (the collection uses cosine space: cosine = 1 - distance).
+Candidates come with their text and metadata, so the passages need not be read again. The query
+is the one llama-index's ``ChromaVectorStore`` runs (``Store.vector_store()`` still gives that
+store), asked directly so that answering a question does not import llama-index.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +18,6 @@ from rag.retrieval.base import Candidate, Query
 if TYPE_CHECKING:
     from rag.index.embedding import Embedder
     from rag.index.store import Store
-
-
-def cosine_from_llama(raw: float | None) -> float:
-    """ChromaVectorStore reports exp(-distance); with cosine space distance = 1 - cos."""
-    raw = raw if raw is not None else 0.0
-    return 1.0 + math.log(raw) if raw > 0 else -1.0
 
 
 def cosine(a: np.ndarray, b: Any) -> float:
@@ -45,33 +39,22 @@ class DenseSource:
         return query.vector
 
     def propose(self, query: Query, n: int) -> list[Candidate]:
-        from llama_index.core.vector_stores import VectorStoreQuery
-
         total = self.store.count_chunks()
         if n <= 0 or total == 0:
             return []
-        result = self.store.vector_store().query(
-            VectorStoreQuery(
-                query_embedding=self.vector(query).tolist(), similarity_top_k=min(n, total)
-            ),
-            where=query.filters.where() if query.filters else None,
-        )
-        out = []
-        for rank, (node, raw) in enumerate(
-            zip(result.nodes or [], result.similarities or [], strict=False), start=1
-        ):
-            meta = dict(node.metadata)
-            out.append(
-                Candidate(
-                    chunk_id=node.node_id,
-                    paper_id=str(meta.get("paper_id", "")),
-                    dense_rank=rank,
-                    cosine=cosine_from_llama(raw),
-                    text=node.get_content(),
-                    metadata=meta,
-                )
+        where = query.filters.where() if query.filters else None
+        nearest = self.store.nearest(self.vector(query).tolist(), min(n, total), where)
+        return [
+            Candidate(
+                chunk_id=cid,
+                paper_id=str(meta.get("paper_id", "")),
+                dense_rank=rank,
+                cosine=cos,
+                text=text,
+                metadata=meta,
             )
-        return out
+            for rank, (cid, text, meta, cos) in enumerate(nearest, start=1)
+        ]
 
     def score(self, query: Query, candidates: Sequence[Candidate]) -> None:
         """Exact cosines for candidates another source proposed (one read of their vectors)."""
