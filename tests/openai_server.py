@@ -299,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
             "model": reply.model or str(req.get("model") or MODEL_ID),
             "usage": reply.usage or {"prompt_tokens": tokens, "total_tokens": tokens},
         }
-        self._send_json(200, body, reply.headers)
+        self._send(200, json.dumps(body), reply.headers, trickle=reply.trickle)
 
 
 def _tool_name(req: RecordedRequest) -> str:

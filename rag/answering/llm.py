@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from rag.answering.deadline import Deadline as _Deadline
-from rag.answering.deadline import bounded as _bounded
+from rag.deadline import Deadline as _Deadline
+from rag.deadline import bounded as _bounded
 from rag.errors import BackendError, ConfigError
 from rag.text import token_encoder as tiktoken_encoding
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from rag.deadline import Deadline, bounded
 from rag.errors import BackendError, ConfigError
 from rag.index.embedding import Matrix, l2_normalize
 
@@ -71,11 +73,21 @@ class OpenAIEmbedder:
         for start in range(0, len(texts), self.batch_size):
             batch = [t if t.strip() else " " for t in texts[start : start + self.batch_size]]
             try:
-                resp = client.embeddings.create(
-                    model=self.model, input=batch, encoding_format="float"
+
+                def create(_timeout: float, _deadline: float, batch: list[str] = batch) -> Any:
+                    return client.embeddings.create(
+                        model=self.model, input=batch, encoding_format="float"
+                    )
+
+                resp = bounded(
+                    create,
+                    self.timeout,
+                    time.monotonic() + self.timeout * (self.max_retries + 1),
                 )
                 data = sorted(resp.data, key=lambda d: d.index)
                 vecs = np.asarray([d.embedding for d in data], dtype=np.float32)
+            except Deadline as exc:  # the whole request, retries included, ran out of time
+                raise BackendError(f"embedding request {exc}", where=self.where) from None
             except openai.OpenAIError as exc:
                 detail = " ".join(str(exc).split())[:300]
                 msg = f"embedding request failed: {type(exc).__name__}: {detail}"

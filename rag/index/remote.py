@@ -3,16 +3,19 @@
 chromadb's HTTP client waits forever (``httpx.Client(timeout=None)``): a stopped server
 (``kill -STOP``) hangs every call, and a server that dies mid-call surfaces as a bare
 ``RemoteProtocolError``. :func:`check_server` asks the server for a heartbeat before the client is
-built, and :func:`bound_client` gives the client's session a timeout and a transport that turns
-every transport failure into one :class:`~rag.errors.RagError` naming the server.
+built, and :func:`bound_client` gives the client's session a timeout and a transport that bounds
+each whole call (twice the timeout, wall clock) and turns every transport failure into one
+:class:`~rag.errors.RagError` naming the server.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 
+from rag.deadline import Deadline, bounded
 from rag.errors import RagError
 
 
@@ -45,12 +48,22 @@ class _BoundedTransport(httpx.BaseTransport):
         self.inner, self.url, self.timeout = inner, url, timeout
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        try:
+        def call(_timeout: float, _deadline: float) -> httpx.Response:
             response = self.inner.handle_request(request)
             response.read()
+            return response
+
+        # each read within the timeout, and the whole call within twice it (a trickling server)
+        try:
+            return bounded(call, self.timeout, time.monotonic() + 2 * self.timeout)
+        except Deadline:
+            raise RagError(
+                f"the Chroma server at {self.url} did not finish a reply within "
+                f"{2 * self.timeout:g} s",
+                hint="is it overloaded, or stopped? RAG_CHROMA_TIMEOUT sets the wait",
+            ) from None
         except httpx.HTTPError as exc:
             raise _failure(self.url, self.timeout, exc) from None
-        return response
 
     def close(self) -> None:
         self.inner.close()

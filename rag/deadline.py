@@ -1,4 +1,5 @@
-"""A wall-clock deadline for one blocking call (an LLM request or stream).
+"""A wall-clock deadline for one blocking call (an LLM or embedding request, an LLM stream, a
+Chroma server call).
 
 HTTP clients bound each read, not the whole exchange: a server that trickles a byte at a time,
 or sends only keep-alive comments, never trips a read timeout. :func:`bounded` runs the call in a
@@ -36,7 +37,7 @@ def bounded(attempt: Callable[[float, float], T], timeout: float, deadline: floa
         finally:
             done.set()
 
-    threading.Thread(target=run, name="llm-call", daemon=True).start()
+    threading.Thread(target=run, name="bounded-call", daemon=True).start()
     # A little grace, so that a silent server meets the (retried) read timeout first.
     grace = min(1.0, 0.25 * timeout) + 0.1
     if not done.wait(max(0.0, deadline - time.monotonic()) + grace):
