@@ -198,11 +198,16 @@ class Library:
         with self._lock, write_lock(self.home, self.settings.chroma_url):  # readers go on
             self.store.repair(keep=[p.paper_id for p in parsed.papers])
             known = reconcile(self.store, parsed.papers)  # papers the library already holds
-            report = indexer.add(
-                known.papers, batch=self.settings.ingest_batch, on_commit=self._sync_lexical
-            )
+            # built here: the writer thread calling ``commit`` must not wait for self._lock
+            lexical, store = (self.lexical if self._lexical_in_use() else None), self.store
+
+            def commit(papers: Sequence[str]) -> None:
+                if lexical is not None:
+                    lexical.sync(store, full=False, papers=papers)
+
+            report = indexer.add(known.papers, batch=self.settings.ingest_batch, on_commit=commit)
             if not report.chunks_written:  # a kill may have come between store and index
-                self._sync_lexical([p.paper_id for p in known.papers])
+                commit([p.paper_id for p in known.papers])
         return report.model_copy(
             update={
                 "files": len(files),

@@ -108,6 +108,7 @@ class Store:
         self._lock = threading.Lock()
         self._vector_store: Any = None
         self._journal: Collection | None = None
+        self.timeout = timeout
         self.client = open_client(home, chroma_url, timeout)
         self.embedder_name = embedder_name
         try:
@@ -150,7 +151,7 @@ class Store:
         with self._lock:
             name = self.collection.name
             SharedSystemClient.clear_system_cache()
-            self.client = open_client(self.home, self.chroma_url)
+            self.client = open_client(self.home, self.chroma_url, self.timeout)
             self.collection = self.client.get_collection(name, embedding_function=None)
             self._vector_store = None
 
