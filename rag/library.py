@@ -205,9 +205,10 @@ class Library:
                 if lexical is not None:
                     lexical.sync(store, full=False, papers=papers)
 
+            # first, what a killed run wrote to the store but not to the index (its papers now
+            # count as unchanged, so no batch below would bring the index up to date)
+            commit([p.paper_id for p in known.papers])
             report = indexer.add(known.papers, batch=self.settings.ingest_batch, on_commit=commit)
-            if not report.chunks_written:  # a kill may have come between store and index
-                commit([p.paper_id for p in known.papers])
         return report.model_copy(
             update={
                 "files": len(files),

@@ -72,7 +72,8 @@ def test_importing_the_command_loads_only_click() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == (
-        "['rag', 'rag.errors', 'rag.interfaces', 'rag.interfaces.eval_cli', 'rag.interfaces.exit']"
+        "['rag', 'rag.errors', 'rag.interfaces', 'rag.interfaces.eval_cli', 'rag.interfaces.exit', "
+        "'rag.text']"  # rag.text: the terminal filter (standard library only at import)
     )
 
 

@@ -253,22 +253,20 @@ class Store:
 
     def nearest(
         self, vector: Sequence[float], n: int, where: dict[str, Any] | None = None
-    ) -> list[tuple[str, str, dict[str, Any], float]]:
-        """The ``n`` chunks nearest ``vector``: (id, text, metadata, cosine), best first. The
-        same query :meth:`vector_store` runs, without importing llama-index."""
+    ) -> list[tuple[str, float]]:
+        """The ``n`` chunks nearest ``vector``: (id, cosine), best first. The query
+        :meth:`vector_store` runs, without importing llama-index, and without reading the
+        candidates' text and metadata (the retriever reads them for the few it keeps: at 10k
+        chunks, 100 candidates cost 21 ms p50 this way and 52 ms with their documents)."""
         query: list[Sequence[float]] = [list(vector)]
         got = self.collection.query(
             query_embeddings=query,
             n_results=n,
             where=where or None,
-            include=["documents", "metadatas", "distances"],  # type: ignore[list-item]
+            include=["distances"],  # type: ignore[list-item]
         )
-        docs, metas = (got.get("documents") or [[]])[0], (got.get("metadatas") or [[]])[0]
         dists = (got.get("distances") or [[]])[0]
-        return [
-            (cid, docs[i] or "", dict(metas[i] or {}), 1.0 - float(dists[i]))
-            for i, cid in enumerate(got["ids"][0])
-        ]
+        return [(cid, 1.0 - float(dists[i])) for i, cid in enumerate(got["ids"][0])]
 
     def vector_store(self) -> Any:
         """This collection as a llama-index ``ChromaVectorStore`` (built once; thread-safe)."""

@@ -1,7 +1,8 @@
 """The dense source: nearest chunks by embedding, from the Chroma collection.
 
 Scores are cosine similarities (the collection uses cosine space: cosine = 1 - distance).
-Candidates come with their text and metadata, so the passages need not be read again. The query
+Candidates carry ids and cosines only; the hybrid retriever reads the text and metadata of the
+few that make the final list. The query
 is the one llama-index's ``ChromaVectorStore`` runs (``Store.vector_store()`` still gives that
 store), asked directly so that answering a question does not import llama-index.
 """
@@ -18,6 +19,11 @@ from rag.retrieval.base import Candidate, Query
 if TYPE_CHECKING:
     from rag.index.embedding import Embedder
     from rag.index.store import Store
+
+
+def paper_of(chunk_id: str) -> str:
+    """The paper a chunk id (``PAPER#INDEX``, :func:`rag.index.chunking.chunk_paper`) belongs to."""
+    return chunk_id.rsplit("#", 1)[0]
 
 
 def cosine(a: np.ndarray, b: Any) -> float:
@@ -44,16 +50,10 @@ class DenseSource:
             return []
         where = query.filters.where() if query.filters else None
         nearest = self.store.nearest(self.vector(query).tolist(), min(n, total), where)
+        # text and metadata are read later, for the candidates that make the final k
         return [
-            Candidate(
-                chunk_id=cid,
-                paper_id=str(meta.get("paper_id", "")),
-                dense_rank=rank,
-                cosine=cos,
-                text=text,
-                metadata=meta,
-            )
-            for rank, (cid, text, meta, cos) in enumerate(nearest, start=1)
+            Candidate(chunk_id=cid, paper_id=paper_of(cid), dense_rank=rank, cosine=cos)
+            for rank, (cid, cos) in enumerate(nearest, start=1)
         ]
 
     def score(self, query: Query, candidates: Sequence[Candidate]) -> None:
