@@ -232,7 +232,8 @@ class Settings(BaseSettings):
     chroma_timeout: float = Field(
         default=30.0,
         gt=0,
-        description="Seconds a Chroma server may take to answer one call (RAG_CHROMA_URL).",
+        description="Seconds a Chroma server may take for one read (RAG_CHROMA_URL); a whole call "
+        "gets twice this.",
     )
     offline: bool = Field(
         default=True,
