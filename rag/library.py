@@ -9,8 +9,8 @@ A library owns the stored side (embedder, Chroma store, lexical index) and write
 (:meth:`ingest`, :meth:`remove`, :meth:`seed`); the query side is its :attr:`pipeline`
 (:class:`rag.pipeline.Pipeline`). Every component is built once, from settings, on first use and
 under a lock, or passed in: ``Library(embedder=..., store=..., backend=...)``. Nothing is mutated
-per request, so one library serves many threads. The CLI, and later servers, are thin layers over
-this class. Reading never fills an empty library: :meth:`seed` does, when called.
+per request, so one library serves many threads. The CLI and the servers are thin layers over it.
+Reading never fills an empty library: :meth:`seed` does, when called.
 """
 
 from __future__ import annotations
@@ -205,9 +205,7 @@ class Library:
                 if lexical is not None:
                     lexical.sync(store, full=False, papers=papers)
 
-            # first, what a killed run wrote to the store but not to the index (its papers now
-            # count as unchanged, so no batch below would bring the index up to date)
-            commit([p.paper_id for p in known.papers])
+            commit([p.paper_id for p in known.papers])  # what a killed run left out of the index
             report = indexer.add(known.papers, batch=self.settings.ingest_batch, on_commit=commit)
         return report.model_copy(
             update={
