@@ -19,7 +19,6 @@ means the asked detail is not stated: the verifier turns the answer into a "not 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -90,10 +89,9 @@ class AnswerabilityModel:
 
     @classmethod
     def load(cls) -> AnswerabilityModel:
-        from importlib.resources import files
+        from rag.weights import load_weights
 
-        raw = (files("rag") / "data" / "weights" / WEIGHTS_FILE).read_text(encoding="utf-8")
-        data = json.loads(raw)
+        data = load_weights(WEIGHTS_FILE)
         return cls(
             features=tuple(data["features"]),
             weights=tuple(float(w) for w in data["weights"]),

@@ -53,11 +53,9 @@ class SupportModel:
 
     @classmethod
     def load(cls) -> SupportModel:
-        import json
-        from importlib.resources import files
+        from rag.weights import load_weights
 
-        raw = (files("rag") / "data" / "weights" / WEIGHTS_FILE).read_text(encoding="utf-8")
-        data = json.loads(raw)
+        data = load_weights(WEIGHTS_FILE)
         return cls(
             features=tuple(data["features"]),
             weights=tuple(float(w) for w in data["weights"]),

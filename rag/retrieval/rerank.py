@@ -40,11 +40,9 @@ WEIGHTS_FILE = "rerank.json"
 
 def load_weights() -> dict[str, float]:
     """The fitted weights, from package data."""
-    import json
-    from importlib.resources import files
+    from rag.weights import load_weights as packaged
 
-    data = json.loads((files("rag") / "data" / "weights" / WEIGHTS_FILE).read_text("utf-8"))
-    return {str(k): float(v) for k, v in data["weights"].items()}
+    return {str(k): float(v) for k, v in packaged(WEIGHTS_FILE)["weights"].items()}
 
 
 def features(
