@@ -236,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--features", type=Path, default=None, help="cache computed features here")
     ap.add_argument("--keep", type=float, default=KEEP_POSITIVES, help="share of fit positives")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--synth", type=Path, default=None, help="rows of eval.synth_questions: fit "
+                    "half fitted on (and sets the threshold), held half measured")  # fmt: skip
     args = ap.parse_args(argv)
 
     start = time.perf_counter()
@@ -252,9 +254,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         feats = features_many(ProgressEmbedder(emb, not args.no_progress), pairs)
         if args.features:
             args.features.write_text(json.dumps(feats))
+    if args.synth:  # in-situ features: the passages the verifier saw when it asked the model
+        for row in map(json.loads, args.synth.read_text().splitlines()):
+            if row["features"] is not None:
+                kind = "pos" if row["answerable"] else row["type"]
+                items.append(Item("synth", kind, row["question"], [], row["half"] == "held"))
+                feats.append(row["features"])
     x = np.array([[f[n] for n in ALL_FEATURES] for f in feats])
     y = np.array([it.label for it in items], dtype=np.float64)
     held = np.array([it.held_out for it in items])
+    srcs = np.array([it.source for it in items])
     w = weights_of([it for it in items if not it.held_out])
     coef, bias = fit_logistic(x[~held], y[~held], w)
     print("model: " + ", ".join(f"{n} {c:+.3f}" for n, c in zip(ALL_FEATURES, coef, strict=True)))
@@ -262,11 +271,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     acc_z = best_threshold(s[~held], y[~held], w, np.zeros(int((~held).sum()), dtype=bool))
     # An answerable question refused costs more than a near miss answered: the cut keeps
     # KEEP_POSITIVES of the fit positives (the max-accuracy cut is printed for comparison).
-    thr_z = float(np.quantile(s[~held & (y == 1)], 1 - args.keep))
+    # With synthetic in-situ rows, the cut is set on their fit-half positives alone.
+    base = ~held & (y == 1) & ((srcs == "synth") if args.synth else True)
+    thr_z = float(np.quantile(s[base], 1 - args.keep))
     thr = float(1 / (1 + np.exp(-thr_z)))
     print(f"max weighted accuracy cut {1 / (1 + np.exp(-acc_z)):.4f}")
     kinds = np.array([it.kind for it in items])
-    srcs = np.array([it.source for it in items])
     print(f"threshold {thr:.4f}; {time.perf_counter() - start:.0f}s")
     print("| data | negatives | n pos | n neg | AUROC | positives kept | negatives caught |")
     print("|---|---|---:|---:|---:|---:|---:|")
@@ -274,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for src in sorted(set(srcs[mask])):
             m = mask & (srcs == src)
             pos = (mask if src != "seed" else ~held) & (srcs == src) & (y == 1)
+            if not pos.any():
+                continue
             for k in sorted(set(kinds[m & (y == 0)])):
                 neg = m & (kinds == k)
                 a = auroc(s[pos], s[neg])

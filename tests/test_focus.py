@@ -62,6 +62,18 @@ def test_a_number_must_be_new_and_next_to_the_asked_thing() -> None:
     assert not answers_kind(again, "BIG-bench currently consists of 204 tasks.")  # asked number
 
 
+def test_the_counted_noun_anchors_a_how_many_answer() -> None:
+    """A "how many hours" question: a number next to "hours" answers it, even far from the names."""
+    focus = analyse("How many hours does Quilt-1M collect from YouTube?")
+    assert "hours" in focus.quantity_words
+    far = (
+        "We turn to YouTube, an untapped resource of videos, offering 1,087 hours of valuable "
+        "educational histopathology videos from expert clinicians."
+    )
+    assert answers_kind(focus, far)
+    assert not answers_kind(focus, "We turn to YouTube, an untapped resource of videos.")
+
+
 def test_off_question_sentence_is_not_an_answer() -> None:
     lex = Lexicon(
         [

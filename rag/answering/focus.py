@@ -42,6 +42,12 @@ _QUANTITY_Q = re.compile(
     re.IGNORECASE,
 )
 _QUANTITY_WORDS = re.compile(rf"\b({_QUANTITY_NOUNS}|faster|slower|speed|fewer|less|more)\b", re.I)
+#: The counted noun of "how many hours ...": the number stated next to it is the answer.
+_COUNTED = re.compile(
+    r"\bhow (?:many|much)\s+(?:[\w\-]+\s+)??([a-z][\w\-]{2,})\s+"
+    r"(?:does|do|did|is|are|was|were|has|have|had|can|could|would|will)\b",
+    re.I,
+)
 _HARDWARE_Q = re.compile(
     r"\b((which|what) (kind of |type of )?(gpus?|hardware|tpus?|accelerators?|chips?|devices?)|"
     r"on (which|what) (gpu|hardware|tpu|accelerator|device|machine))\b",
@@ -195,7 +201,14 @@ def analyse(question: str, lexicon: Lexicon | None = None) -> Focus:
         numbers=frozenset(numbers_of(asked)),
         absent=tuple(dict.fromkeys(absent)),
         scope="paper" if about_paper else "many" if _MANY_Q.search(asked) else "one",
-        quantity_words=tuple(w.lower() for w in _QUANTITY_WORDS.findall(asked)),
+        quantity_words=tuple(
+            dict.fromkeys(
+                [
+                    *(w.lower() for w in _QUANTITY_WORDS.findall(asked)),
+                    *(m.group(1).lower() for m in _COUNTED.finditer(asked)),
+                ]
+            )
+        ),
     )
 
 
