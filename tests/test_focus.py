@@ -74,6 +74,14 @@ def test_the_counted_noun_anchors_a_how_many_answer() -> None:
     assert not answers_kind(focus, "We turn to YouTube, an untapped resource of videos.")
 
 
+def test_each_word_of_a_two_word_quantity_anchors() -> None:
+    focus = analyse("What success rate does the best GPT-4 agent reach on WebArena?")
+    said = "Our best GPT-4-based agent only achieves an end-to-end task success rate of 10.59%."
+    assert answers_kind(focus, said)
+    far = "Our best GPT-4-based agent, prompted with careful reflection on every page, took 12 s."
+    assert not answers_kind(focus, far)
+
+
 def test_off_question_sentence_is_not_an_answer() -> None:
     lex = Lexicon(
         [

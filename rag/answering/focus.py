@@ -261,7 +261,8 @@ def _new_number_near(focus: Focus, sentence: str, window: int = 6) -> bool:
     """A number the question does not state, within ``window`` words of what it asks about (an
     asked name or quantity word), or anywhere when the question names nothing to anchor it."""
     words = sentence.split()
-    anchors = {*focus.entities, *(norm(w) for w in focus.quantity_words)}
+    # each word of a multi-word quantity ("success rate") anchors on its own
+    anchors = {*focus.entities, *(norm(w) for q in focus.quantity_words for w in q.split())}
     spots = [i for i, w in enumerate(words) if anchors and any(a and a in norm(w) for a in anchors)]
     for i, word in enumerate(words):
         found = numbers_of(word) - focus.numbers
