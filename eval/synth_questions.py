@@ -159,6 +159,7 @@ def generate(papers: Sequence[tuple[str, str, list[str]]]) -> list[SynthQ]:
             qty = _quantity(s)
             others = [e.strip(".,;:()") for e in re.findall(r"[\w\-\.]+", s)
                       if is_name(e) and (not name or norm(e) != norm(name))]  # fmt: skip
+            others = [e for e in others if not qty or norm(e) != norm(qty)]
             other = others[0] if others else None
             on = f" on {other}" if other else ""
             counted = re.search(

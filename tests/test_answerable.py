@@ -98,3 +98,48 @@ def test_real_model_scores_near_miss_below_answerable() -> None:
     ok, miss = scorer.score_many([(ANSWERABLE, [PASSAGE]), (NEAR_MISS, [PASSAGE])])
     assert ok > miss
     assert ok >= scorer.threshold > miss
+
+
+PAPERS = [
+    ("p1", "Co-DETR: collaborative hybrid assignments training",
+     ["We present Co-DETR, a detector trained with hybrid assignments.",
+      "Co-DETR reaches 66.0% AP on COCO test-dev with a ViT-L backbone.",
+      "The auxiliary heads are discarded at inference and add no parameters or cost."]),
+    ("p2", "WebArena: a realistic web environment for building autonomous agents",
+     ["We build WebArena, an environment of realistic websites for language agents.",
+      "Our best GPT-4 agent only achieves an end-to-end task success rate of 14.41%.",
+      "Human performance on the same long-horizon tasks is far higher than the agents."]),
+    ("p3", "Titans: learning to memorize at test time",
+     ["We present Titans, a family of architectures with a neural long-term memory module.",
+      "Titans scale to context windows larger than 2M tokens on needle-in-haystack tasks.",
+      "Attention acts as a short-term memory while the neural memory persists longer."]),
+]  # fmt: skip
+
+
+def test_synthetic_questions_have_near_miss_twins_the_paper_cannot_answer() -> None:
+    """eval/synth_questions.py on three toy abstracts (no embedder): reproducible, one half per
+    paper, and each twin asks for a name or quantity its paper never mentions (0.1 s)."""
+    from eval.synth_questions import generate, half_of
+    from rag.answering.focus import entities_of, norm
+    from rag.text import terms
+
+    qs = generate(PAPERS)
+    assert [q.question for q in qs] == [q.question for q in generate(PAPERS)]
+    assert {q.half for q in qs if q.paper_id == "p1"} == {half_of("p1")}
+    answerable = [q for q in qs if q.answerable]
+    twins = [q for q in qs if not q.answerable]
+    assert answerable and twins
+    assert any(q.type == "num" and "AP" in q.question and "Co-DETR" in q.question for q in qs)
+    abstracts = {pid: " ".join(s) for pid, _, s in PAPERS}
+    for twin in twins:
+        source = next(q for q in answerable if twin.id.startswith(q.id + "-"))
+        text = abstracts[twin.paper_id]
+        new = {w.strip("?,") for w in twin.question.split()} - {
+            w.strip("?,") for w in source.question.split()
+        }
+        if twin.type == "nm_entity":
+            names = [w for w in new if entities_of(w)]
+            assert names and all(norm(w) not in norm(text) for w in names)
+        if twin.type == "nm_asked":
+            asked = terms(asked_phrase(twin.question))
+            assert asked and not set(asked) & set(terms(text))
