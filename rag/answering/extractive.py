@@ -1,8 +1,12 @@
 """The offline extractive answerer (the default backend): it writes no words of its own.
 
 Its answer is the retrieved sentences that best address the question, each cited to the passage
-it comes from. A sentence's score mixes its embedding similarity to the question with the share
-of the question's content terms it contains.
+it comes from. A sentence's score mixes its embedding similarity to the question (MiniLM), its
+passage's similarity (the context a paraphrased question matches) and the share of the question's
+content terms it contains. Parts of the question the best sentences leave out are covered by
+more sentences of the same paper that state them (:meth:`ExtractiveBackend._covering`); a
+many-paper answer gives each relevant paper its best sentence and, grouped with it, one more
+that covers another part of the question.
 """
 
 from __future__ import annotations
@@ -74,6 +78,12 @@ class ExtractiveBackend:
         paper_margin: float = 0.25,
         max_papers: int = 10,
         few_papers: int = 3,
+        per_paper_extra: int = 1,
+        cover_margin: float = 0.15,
+        min_new_terms: int = 1,
+        passage_weight: float = 0.1,
+        one_extra: int = 2,
+        one_margin: float = 0.3,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -82,6 +92,12 @@ class ExtractiveBackend:
         self.paper_margin = paper_margin  # many-paper questions: papers within this of the best
         self.max_papers = max_papers
         self.few_papers = few_papers  # up to this many papers also get a contribution sentence
+        self.per_paper_extra = per_paper_extra  # many-paper answers: more sentences per paper
+        self.cover_margin = cover_margin  # ... within this of the paper's best
+        self.min_new_terms = min_new_terms  # ... each adding this many new question terms
+        self.passage_weight = passage_weight  # of the passage's similarity in a sentence's score
+        self.one_extra = one_extra  # one-paper answers: sentences covering the question's rest
+        self.one_margin = one_margin  # ... within this of the paper's best
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
         candidates: list[tuple[str, int]] = []
@@ -91,8 +107,10 @@ class ExtractiveBackend:
                 candidates.append((sentence, n))
         if not candidates:
             return []
-        vectors = self.embedder.embed([question] + [c[0] for c in candidates])
-        sims = vectors[1:] @ vectors[0]
+        passages = [h.text for h in sources] if self.passage_weight else []
+        vectors = self.embedder.embed([question] + [c[0] for c in candidates] + passages)
+        sims = vectors[1 : len(candidates) + 1] @ vectors[0]
+        psims = vectors[len(candidates) + 1 :] @ vectors[0] if passages else None
         q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
         scored = []
         for (text, n), sim in zip(candidates, sims, strict=True):
@@ -101,7 +119,9 @@ class ExtractiveBackend:
             overlap = len(q_terms & s_terms) / len(q_terms) if q_terms else 0.0
             # Terms the sentence itself (not just the title) shares with the question.
             own = len(q_terms & (set(terms(text)) - title_terms)) / len(q_terms) if q_terms else 0
-            score = 0.6 * float(sim) + 0.25 * overlap + 0.15 * own
+            w = self.passage_weight  # the whole passage's similarity: its sentence's context
+            context = w * float(psims[n - 1]) if psims is not None else 0.0
+            score = (0.6 - w) * float(sim) + context + 0.25 * overlap + 0.15 * own
             scored.append(ScoredSentence(text, n, score, float(sim), overlap))
         scored.sort(key=lambda s: -s.score)
         return scored
@@ -121,7 +141,7 @@ class ExtractiveBackend:
         if not scored or scored[0].score < self.min_score:
             return Draft(sentences=[], refused=True)
         if focus.scope == "many":
-            return self.per_paper(scored, sources)
+            return self.per_paper(scored, sources, question)
         best = scored[0].score
         chosen: list[ScoredSentence] = []
         if focus.kind != "general":  # put the best sentence stating the asked kind first
@@ -138,6 +158,13 @@ class ExtractiveBackend:
             chosen.append(s)
         if focus.kind == "general":  # the best paper's own statement of what it does
             chosen += self._contribution(scored, sources, chosen[0], chosen)
+        if self.one_extra:  # the parts of the question the chosen sentences leave out
+            pid = sources[chosen[0].source - 1].paper_id
+            ranked = [s for s in scored if sources[s.source - 1].paper_id == pid]
+            q_terms = set(terms(asked))
+            covered = q_terms & {t for c in chosen for t in terms(c.text)}
+            extra = self._covering(ranked, q_terms, covered, self.one_extra, self.one_margin)
+            chosen += [s for s in extra if all(s.text != c.text for c in chosen)]
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
     def _contribution(
@@ -162,22 +189,53 @@ class ExtractiveBackend:
                 return [s]
         return []
 
-    def per_paper(self, scored: list[ScoredSentence], sources: list[Hit]) -> Draft:
+    def per_paper(
+        self, scored: list[ScoredSentence], sources: list[Hit], question: str = ""
+    ) -> Draft:
         """Multi-paper and "what do the papers say" questions: each relevant paper's best
-        sentence, papers in order of relevance; how many follows relevance, not a count."""
+        sentence, papers in order of relevance; how many follows relevance, not a count. Each
+        paper may add sentences that cover parts of the question its first did not
+        (:meth:`_covering`), grouped with it."""
         best = scored[0].score
         floor = max(self.min_score, best - self.paper_margin)
-        by_paper: dict[str, ScoredSentence] = {}
+        by_paper: dict[str, list[ScoredSentence]] = {}
         for s in scored:  # best first
-            pid = sources[s.source - 1].paper_id
-            if pid not in by_paper and s.score >= floor:
-                by_paper[pid] = s
-        chosen = list(by_paper.values())[: self.max_papers]
-        if len(chosen) <= self.few_papers:  # few papers: each one's contribution sentence too
-            chosen = [
-                x for c in chosen for x in [c, *self._contribution(scored, sources, c, chosen)]
-            ]
+            by_paper.setdefault(sources[s.source - 1].paper_id, []).append(s)
+        papers = [ss for ss in by_paper.values() if ss[0].score >= floor][: self.max_papers]
+        firsts = [ss[0] for ss in papers]
+        q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
+        chosen: list[ScoredSentence] = []
+        for ss in papers:
+            covered = q_terms & set(terms(ss[0].text))
+            extra = self._covering(ss, q_terms, covered, self.per_paper_extra, self.cover_margin)
+            group = [ss[0], *extra]
+            if len(papers) <= self.few_papers:  # few papers: each one's contribution too
+                group += self._contribution(scored, sources, ss[0], [*firsts, *group])
+            chosen += group
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
+
+    def _covering(
+        self,
+        ranked: list[ScoredSentence],
+        q_terms: set[str],
+        covered: set[str],
+        limit: int,
+        margin: float,
+    ) -> list[ScoredSentence]:
+        """Up to ``limit`` more sentences of one paper (``ranked``, best first), each within
+        ``margin`` of its best and stating question terms not yet ``covered`` (the question's
+        words, not the title's): MMR-style novelty over the parts of the question."""
+        first = ranked[0]
+        covered = set(covered)
+        out: list[ScoredSentence] = []
+        for s in ranked[1:]:
+            if len(out) >= limit or s.score < first.score - margin:
+                break
+            new = (q_terms & set(terms(s.text))) - covered
+            if len(new) >= self.min_new_terms:
+                out.append(s)
+                covered |= new
+        return out
 
     def about_paper(self, sources: list[Hit]) -> Draft:
         """A question about one paper ("this paper", ``--paper``): its contribution, method and
