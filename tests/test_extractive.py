@@ -4,7 +4,7 @@ embedder)."""
 
 from __future__ import annotations
 
-from rag.answering.extractive import CLAIM_RE, ExtractiveBackend
+from rag.answering.extractive import CLAIM_RE, ExtractiveBackend, tidy
 from rag.index.chunking import offsets_of
 from rag.schema import Hit
 from tests.fakes import FakeEmbedder
@@ -121,3 +121,38 @@ def test_passage_similarity_breaks_a_tie_between_equal_sentences() -> None:
             assert scores[2] > scores[1]
         else:
             assert abs(scores[2] - scores[1]) < 1e-6
+
+
+def test_about_paper_gives_contribution_method_and_result_in_the_papers_order() -> None:
+    """``--paper``/"this paper": the paper's contribution, method and result sentences, in the
+    paper's order even when retrieval returns its chunks reversed, background left out; the
+    part asked for comes first (fake embedder)."""
+    chunks = (
+        ["Large models are costly.", "Pruning is popular."],
+        ["We propose TinyPrune, a pruning rule.", "Our method uses gradient saliency per layer."],
+        ["Experiments show 40% fewer FLOPs at equal accuracy.", "Code is online."],
+    )
+    hits = [
+        Hit(chunk_id=f"p#{i}", paper_id="p", title="TinyPrune", text=" ".join(sents), score=1.0,
+            metadata={"chunk_index": i, "sent_offsets": offsets_of(sents),
+                      "sentence_start": 2 * i})
+        for i, sents in reversed(list(enumerate(chunks)))
+    ]  # fmt: skip
+    backend = ExtractiveBackend(FakeEmbedder(dim=512))
+
+    def said(question: str) -> list[str]:
+        return [s.text for s in backend.draft(question, hits).sentences]
+
+    main = said("What is the main contribution of this paper?")
+    assert [t.split()[0] for t in main] == ["We", "Our", "Experiments"]
+    assert not any("costly" in t or "popular" in t for t in main)
+    results = said("What results does this paper report?")
+    assert results[0].startswith("Experiments show 40%")
+    assert results[1:] == main[:2]
+
+
+def test_tidy_drops_dangling_connectives_and_latex_escapes_only() -> None:
+    assert tidy(r"Further, we reach 88\% on K\&K, i.e.~it works well.") == (
+        "We reach 88% on K&K, i.e. it works well."
+    )
+    assert tidy("Further work is needed on this.") == "Further work is needed on this."

@@ -40,9 +40,40 @@ CLAIM_RE = re.compile(
 )
 #: Sentences that report a result.
 RESULT_RE = re.compile(r"\d|\b(outperform|state-of-the-art|improv|achiev)", re.IGNORECASE)
+#: A paper's own voice, for finding where its background ends ("we discuss", "this survey").
+OWN_RE = re.compile(
+    r"\b(we|this (paper|work|study|survey|review)|our (work|method|approach|paper))\b[^.]{0,70}?"
+    r"\b(propose|introduce|present|develop|design|show|find|demonstrate|study|investigate|"
+    r"discuss|review|survey|analy[sz]e|explore|examine|provide|reveal)",
+    re.IGNORECASE,
+)
+#: Sentences that report a result, surely (experiments, comparisons, percentages).
+STRONG_RESULT_RE = re.compile(
+    r"\b(experiments?|results|outperform\w*|achiev\w*|state-of-the-art|surpass\w*)\b|"
+    r"\d+(\.\d+)?\s*(%|x\b|times)",
+    re.IGNORECASE,
+)
+#: Sentences that say how the work is done.
+METHOD_RE = re.compile(
+    r"\b(we (use|employ|adopt|leverage|train|build|construct|formulate|model|apply|combine)|"
+    r"based on|consists? of|by (using|leveraging|combining|introducing|training|learning)|"
+    r"our (method|approach|model|framework|architecture|algorithm)|(it|which) (uses|combines|"
+    r"leverages|employs|learns))\b",
+    re.IGNORECASE,
+)
+#: The part of a paper a question about it asks for first (else its contribution).
+ASKED_PART = {
+    "method": re.compile(r"\b(how (does|do|is|are)|method|approach|technique|architecture)", re.I),
+    "result": re.compile(
+        r"\b(results?|findings?|find|perform\w*|outperform|evaluat\w*|experiment)", re.I
+    ),
+}
+#: LaTeX escapes left in abstracts ("88\%", "K\&K", "i.e.~it"): the character they stand for.
+LATEX_ESCAPE_RE = re.compile(r"\\([%&_#$])|(?<=\S)~(?=\S)")
 #: A connective that leaves a quoted sentence dangling.
 CONNECTIVE_RE = re.compile(
-    r"^(However|Moreover|Furthermore|Additionally|In addition|Besides|Meanwhile|Nevertheless|"
+    r"^(However|Moreover|Furthermore|Further|Additionally|In addition|Besides|Meanwhile|Also|"
+    r"Nevertheless|Firstly|Secondly|Thirdly|Lastly|Similarly|In particular|In contrast|Instead|"
     r"Consequently|Therefore|Thus|Hence|Specifically|Notably|Finally|Importantly|To this end|"
     r"To (address|tackle|solve|overcome|mitigate|alleviate) (this|these|the) (issue|issues|problem|"
     r"problems|challenge|challenges|limitation|limitations)),\s+",
@@ -136,7 +167,7 @@ class ExtractiveBackend:
         asked = question.split(CONTEXT_MARKER)[0]
         focus = analyse(asked)
         if focus.scope == "paper" and len({h.paper_id for h in sources}) == 1:
-            return self.about_paper(sources)
+            return self.about_paper(sources, asked)
         scored = self.score(question, sources)
         if not scored or scored[0].score < self.min_score:
             return Draft(sentences=[], refused=True)
@@ -237,20 +268,40 @@ class ExtractiveBackend:
                 covered |= new
         return out
 
-    def about_paper(self, sources: list[Hit]) -> Draft:
+    def about_paper(self, sources: list[Hit], question: str = "") -> Draft:
         """A question about one paper ("this paper", ``--paper``): its contribution, method and
-        results, in the paper's own order."""
-        units = [
-            (text, n)
-            for n, hit in enumerate(sources, start=1)
-            for text in split_by_offsets(hit.text, _offsets(hit))
-        ]
-        cues = [u for u in units if CONTRIBUTION_RE.search(u[0])]
-        results = [u for u in units if RESULT_RE.search(u[0]) and u not in cues]
-        chosen = (cues[:2] or units[:1]) + results[:1]
-        if not chosen:
+        results, one sentence each, in the paper's own order; the part the question asks for
+        ("how does it work", "what results") comes first. Sentences before the paper's first
+        statement of its own work are background and serve only when nothing else does."""
+        units: list[tuple[str, int]] = []
+        for n, hit in sorted(enumerate(sources, start=1), key=lambda x: _position(x[1])):
+            for text in split_by_offsets(hit.text, _offsets(hit)):
+                if all(text != u[0] for u in units):  # overlapping chunks repeat sentences
+                    units.append((text, n))
+        if not units:
             return Draft(sentences=[], refused=True)
-        return Draft(sentences=[DraftSentence(tidy(t), [n]) for t, n in chosen])
+        own = next((i for i, u in enumerate(units) if CONTRIBUTION_RE.search(u[0])), None)
+        if own is None:
+            own = next((i for i, u in enumerate(units) if OWN_RE.search(u[0])), None)
+        after = units[own:] if own is not None else units
+        contribution = [units[own]] if own is not None else units[:1]
+        method = [u for u in after if METHOD_RE.search(u[0]) and u not in contribution][:1]
+        result = [u for u in after if RESULT_RE.search(u[0]) and u not in contribution + method]
+        result.sort(key=lambda u: not STRONG_RESULT_RE.search(u[0]))  # sure results first
+        parts = {"contribution": contribution, "method": method, "result": result[:1]}
+        asked = next((k for k, rx in ASKED_PART.items() if rx.search(question)), "contribution")
+        first = parts[asked] or contribution
+        rest = sorted((u for k, v in parts.items() for u in v if u not in first), key=units.index)
+        return Draft(sentences=[DraftSentence(tidy(t), [n]) for t, n in [*first, *rest]])
+
+
+def _position(hit: Hit) -> tuple[int, int]:
+    """Where a chunk sits in its paper (chunk index, first sentence), for the paper's order."""
+    return _int(hit.metadata.get("chunk_index")), _int(hit.metadata.get("sentence_start"))
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
 
 
 def _offsets(hit: Hit) -> str | None:
@@ -261,8 +312,8 @@ def _offsets(hit: Hit) -> str | None:
 def tidy(sentence: str) -> str:
     """A quoted sentence without a dangling connective at its start ("However, we ..." ->
     "We ...") and without the paper's own bracketed reference numbers ("[12]", which would pose
-    as the answer's citations); never reworded otherwise."""
-    sentence = strip_markers(sentence)
+    as the answer's citations) or LaTeX escapes ("88\\%" -> "88%"); never reworded otherwise."""
+    sentence = LATEX_ESCAPE_RE.sub(lambda m: m.group(1) or " ", strip_markers(sentence))
     m = CONNECTIVE_RE.match(sentence)
     if not m or len(sentence) - m.end() < 20:
         return sentence
