@@ -1,8 +1,12 @@
 """The offline extractive answerer (the default backend): it writes no words of its own.
 
 Its answer is the retrieved sentences that best address the question, each cited to the passage
-it comes from. A sentence's score mixes its embedding similarity to the question with the share
-of the question's content terms it contains.
+it comes from. A sentence's score mixes its embedding similarity to the question (MiniLM), its
+passage's similarity (the context a paraphrased question matches) and the share of the question's
+content terms it contains. Parts of the question the best sentences leave out are covered by
+more sentences of the same paper that state them (:meth:`ExtractiveBackend._covering`); a
+many-paper answer gives each relevant paper its best sentence and, grouped with it, one more
+that covers another part of the question.
 """
 
 from __future__ import annotations
@@ -36,9 +40,40 @@ CLAIM_RE = re.compile(
 )
 #: Sentences that report a result.
 RESULT_RE = re.compile(r"\d|\b(outperform|state-of-the-art|improv|achiev)", re.IGNORECASE)
+#: A paper's own voice, for finding where its background ends ("we discuss", "this survey").
+OWN_RE = re.compile(
+    r"\b(we|this (paper|work|study|survey|review)|our (work|method|approach|paper))\b[^.]{0,70}?"
+    r"\b(propose|introduce|present|develop|design|show|find|demonstrate|study|investigate|"
+    r"discuss|review|survey|analy[sz]e|explore|examine|provide|reveal)",
+    re.IGNORECASE,
+)
+#: Sentences that report a result, surely (experiments, comparisons, percentages).
+STRONG_RESULT_RE = re.compile(
+    r"\b(experiments?|results|outperform\w*|achiev\w*|state-of-the-art|surpass\w*)\b|"
+    r"\d+(\.\d+)?\s*(%|x\b|times)",
+    re.IGNORECASE,
+)
+#: Sentences that say how the work is done.
+METHOD_RE = re.compile(
+    r"\b(we (use|employ|adopt|leverage|train|build|construct|formulate|model|apply|combine)|"
+    r"based on|consists? of|by (using|leveraging|combining|introducing|training|learning)|"
+    r"our (method|approach|model|framework|architecture|algorithm)|(it|which) (uses|combines|"
+    r"leverages|employs|learns))\b",
+    re.IGNORECASE,
+)
+#: The part of a paper a question about it asks for first (else its contribution).
+ASKED_PART = {
+    "method": re.compile(r"\b(how (does|do|is|are)|method|approach|technique|architecture)", re.I),
+    "result": re.compile(
+        r"\b(results?|findings?|find|perform\w*|outperform|evaluat\w*|experiment)", re.I
+    ),
+}
+#: LaTeX escapes left in abstracts ("88\%", "K\&K", "i.e.~it"): the character they stand for.
+LATEX_ESCAPE_RE = re.compile(r"\\([%&_#$])|(?<=\S)~(?=\S)")
 #: A connective that leaves a quoted sentence dangling.
 CONNECTIVE_RE = re.compile(
-    r"^(However|Moreover|Furthermore|Additionally|In addition|Besides|Meanwhile|Nevertheless|"
+    r"^(However|Moreover|Furthermore|Further|Additionally|In addition|Besides|Meanwhile|Also|"
+    r"Nevertheless|Firstly|Secondly|Thirdly|Lastly|Similarly|In particular|In contrast|Instead|"
     r"Consequently|Therefore|Thus|Hence|Specifically|Notably|Finally|Importantly|To this end|"
     r"To (address|tackle|solve|overcome|mitigate|alleviate) (this|these|the) (issue|issues|problem|"
     r"problems|challenge|challenges|limitation|limitations)),\s+",
@@ -74,6 +109,12 @@ class ExtractiveBackend:
         paper_margin: float = 0.25,
         max_papers: int = 10,
         few_papers: int = 3,
+        per_paper_extra: int = 1,
+        cover_margin: float = 0.15,
+        min_new_terms: int = 1,
+        passage_weight: float = 0.1,
+        one_extra: int = 2,
+        one_margin: float = 0.3,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -82,6 +123,12 @@ class ExtractiveBackend:
         self.paper_margin = paper_margin  # many-paper questions: papers within this of the best
         self.max_papers = max_papers
         self.few_papers = few_papers  # up to this many papers also get a contribution sentence
+        self.per_paper_extra = per_paper_extra  # many-paper answers: more sentences per paper
+        self.cover_margin = cover_margin  # ... within this of the paper's best
+        self.min_new_terms = min_new_terms  # ... each adding this many new question terms
+        self.passage_weight = passage_weight  # of the passage's similarity in a sentence's score
+        self.one_extra = one_extra  # one-paper answers: sentences covering the question's rest
+        self.one_margin = one_margin  # ... within this of the paper's best
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
         candidates: list[tuple[str, int]] = []
@@ -91,8 +138,10 @@ class ExtractiveBackend:
                 candidates.append((sentence, n))
         if not candidates:
             return []
-        vectors = self.embedder.embed([question] + [c[0] for c in candidates])
-        sims = vectors[1:] @ vectors[0]
+        passages = [h.text for h in sources] if self.passage_weight else []
+        vectors = self.embedder.embed([question] + [c[0] for c in candidates] + passages)
+        sims = vectors[1 : len(candidates) + 1] @ vectors[0]
+        psims = vectors[len(candidates) + 1 :] @ vectors[0] if passages else None
         q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
         scored = []
         for (text, n), sim in zip(candidates, sims, strict=True):
@@ -101,7 +150,9 @@ class ExtractiveBackend:
             overlap = len(q_terms & s_terms) / len(q_terms) if q_terms else 0.0
             # Terms the sentence itself (not just the title) shares with the question.
             own = len(q_terms & (set(terms(text)) - title_terms)) / len(q_terms) if q_terms else 0
-            score = 0.6 * float(sim) + 0.25 * overlap + 0.15 * own
+            w = self.passage_weight  # the whole passage's similarity: its sentence's context
+            context = w * float(psims[n - 1]) if psims is not None else 0.0
+            score = (0.6 - w) * float(sim) + context + 0.25 * overlap + 0.15 * own
             scored.append(ScoredSentence(text, n, score, float(sim), overlap))
         scored.sort(key=lambda s: -s.score)
         return scored
@@ -116,12 +167,12 @@ class ExtractiveBackend:
         asked = question.split(CONTEXT_MARKER)[0]
         focus = analyse(asked)
         if focus.scope == "paper" and len({h.paper_id for h in sources}) == 1:
-            return self.about_paper(sources)
+            return self.about_paper(sources, asked)
         scored = self.score(question, sources)
         if not scored or scored[0].score < self.min_score:
             return Draft(sentences=[], refused=True)
         if focus.scope == "many":
-            return self.per_paper(scored, sources)
+            return self.per_paper(scored, sources, question)
         best = scored[0].score
         chosen: list[ScoredSentence] = []
         if focus.kind != "general":  # put the best sentence stating the asked kind first
@@ -138,6 +189,13 @@ class ExtractiveBackend:
             chosen.append(s)
         if focus.kind == "general":  # the best paper's own statement of what it does
             chosen += self._contribution(scored, sources, chosen[0], chosen)
+        if self.one_extra:  # the parts of the question the chosen sentences leave out
+            pid = sources[chosen[0].source - 1].paper_id
+            ranked = [s for s in scored if sources[s.source - 1].paper_id == pid]
+            q_terms = set(terms(asked))
+            covered = q_terms & {t for c in chosen for t in terms(c.text)}
+            extra = self._covering(ranked, q_terms, covered, self.one_extra, self.one_margin)
+            chosen += [s for s in extra if all(s.text != c.text for c in chosen)]
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
     def _contribution(
@@ -162,37 +220,88 @@ class ExtractiveBackend:
                 return [s]
         return []
 
-    def per_paper(self, scored: list[ScoredSentence], sources: list[Hit]) -> Draft:
+    def per_paper(
+        self, scored: list[ScoredSentence], sources: list[Hit], question: str = ""
+    ) -> Draft:
         """Multi-paper and "what do the papers say" questions: each relevant paper's best
-        sentence, papers in order of relevance; how many follows relevance, not a count."""
+        sentence, papers in order of relevance; how many follows relevance, not a count. Each
+        paper may add sentences that cover parts of the question its first did not
+        (:meth:`_covering`), grouped with it."""
         best = scored[0].score
         floor = max(self.min_score, best - self.paper_margin)
-        by_paper: dict[str, ScoredSentence] = {}
+        by_paper: dict[str, list[ScoredSentence]] = {}
         for s in scored:  # best first
-            pid = sources[s.source - 1].paper_id
-            if pid not in by_paper and s.score >= floor:
-                by_paper[pid] = s
-        chosen = list(by_paper.values())[: self.max_papers]
-        if len(chosen) <= self.few_papers:  # few papers: each one's contribution sentence too
-            chosen = [
-                x for c in chosen for x in [c, *self._contribution(scored, sources, c, chosen)]
-            ]
+            by_paper.setdefault(sources[s.source - 1].paper_id, []).append(s)
+        papers = [ss for ss in by_paper.values() if ss[0].score >= floor][: self.max_papers]
+        firsts = [ss[0] for ss in papers]
+        q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
+        chosen: list[ScoredSentence] = []
+        for ss in papers:
+            covered = q_terms & set(terms(ss[0].text))
+            extra = self._covering(ss, q_terms, covered, self.per_paper_extra, self.cover_margin)
+            group = [ss[0], *extra]
+            if len(papers) <= self.few_papers:  # few papers: each one's contribution too
+                group += self._contribution(scored, sources, ss[0], [*firsts, *group])
+            chosen += group
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
-    def about_paper(self, sources: list[Hit]) -> Draft:
+    def _covering(
+        self,
+        ranked: list[ScoredSentence],
+        q_terms: set[str],
+        covered: set[str],
+        limit: int,
+        margin: float,
+    ) -> list[ScoredSentence]:
+        """Up to ``limit`` more sentences of one paper (``ranked``, best first), each within
+        ``margin`` of its best and stating question terms not yet ``covered`` (the question's
+        words, not the title's): MMR-style novelty over the parts of the question."""
+        first = ranked[0]
+        covered = set(covered)
+        out: list[ScoredSentence] = []
+        for s in ranked[1:]:
+            if len(out) >= limit or s.score < first.score - margin:
+                break
+            new = (q_terms & set(terms(s.text))) - covered
+            if len(new) >= self.min_new_terms:
+                out.append(s)
+                covered |= new
+        return out
+
+    def about_paper(self, sources: list[Hit], question: str = "") -> Draft:
         """A question about one paper ("this paper", ``--paper``): its contribution, method and
-        results, in the paper's own order."""
-        units = [
-            (text, n)
-            for n, hit in enumerate(sources, start=1)
-            for text in split_by_offsets(hit.text, _offsets(hit))
-        ]
-        cues = [u for u in units if CONTRIBUTION_RE.search(u[0])]
-        results = [u for u in units if RESULT_RE.search(u[0]) and u not in cues]
-        chosen = (cues[:2] or units[:1]) + results[:1]
-        if not chosen:
+        results, one sentence each, in the paper's own order; the part the question asks for
+        ("how does it work", "what results") comes first. Sentences before the paper's first
+        statement of its own work are background and serve only when nothing else does."""
+        units: list[tuple[str, int]] = []
+        for n, hit in sorted(enumerate(sources, start=1), key=lambda x: _position(x[1])):
+            for text in split_by_offsets(hit.text, _offsets(hit)):
+                if all(text != u[0] for u in units):  # overlapping chunks repeat sentences
+                    units.append((text, n))
+        if not units:
             return Draft(sentences=[], refused=True)
-        return Draft(sentences=[DraftSentence(tidy(t), [n]) for t, n in chosen])
+        own = next((i for i, u in enumerate(units) if CONTRIBUTION_RE.search(u[0])), None)
+        if own is None:
+            own = next((i for i, u in enumerate(units) if OWN_RE.search(u[0])), None)
+        after = units[own:] if own is not None else units
+        contribution = [units[own]] if own is not None else units[:1]
+        method = [u for u in after if METHOD_RE.search(u[0]) and u not in contribution][:1]
+        result = [u for u in after if RESULT_RE.search(u[0]) and u not in contribution + method]
+        result.sort(key=lambda u: not STRONG_RESULT_RE.search(u[0]))  # sure results first
+        parts = {"contribution": contribution, "method": method, "result": result[:1]}
+        asked = next((k for k, rx in ASKED_PART.items() if rx.search(question)), "contribution")
+        first = parts[asked] or contribution
+        rest = sorted((u for k, v in parts.items() for u in v if u not in first), key=units.index)
+        return Draft(sentences=[DraftSentence(tidy(t), [n]) for t, n in [*first, *rest]])
+
+
+def _position(hit: Hit) -> tuple[int, int]:
+    """Where a chunk sits in its paper (chunk index, first sentence), for the paper's order."""
+    return _int(hit.metadata.get("chunk_index")), _int(hit.metadata.get("sentence_start"))
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
 
 
 def _offsets(hit: Hit) -> str | None:
@@ -203,8 +312,8 @@ def _offsets(hit: Hit) -> str | None:
 def tidy(sentence: str) -> str:
     """A quoted sentence without a dangling connective at its start ("However, we ..." ->
     "We ...") and without the paper's own bracketed reference numbers ("[12]", which would pose
-    as the answer's citations); never reworded otherwise."""
-    sentence = strip_markers(sentence)
+    as the answer's citations) or LaTeX escapes ("88\\%" -> "88%"); never reworded otherwise."""
+    sentence = LATEX_ESCAPE_RE.sub(lambda m: m.group(1) or " ", strip_markers(sentence))
     m = CONNECTIVE_RE.match(sentence)
     if not m or len(sentence) - m.end() < 20:
         return sentence
