@@ -55,9 +55,14 @@ METRICS: dict[str, str] = {
     "speed-up": r"\bspeed[- ]?ups?\b|\bfaster\b",
     "throughput": r"\bthroughput\b",
     "latency": r"\blatency\b",
-    "memory": r"\bmemory\b",
-    "parameters": r"\bparameters\b",
 }
+#: a number stated as a change ("improves accuracy by 3.2%", "+1.5 BLEU", "a 41.6% reduction")
+#: is not a result that two papers can be compared on: such numbers are skipped
+_CHANGE_RE = re.compile(
+    r"\bby\b|\+|\b(?:improv|gain|boost|increas|reduc|drop|fewer|less|more|higher|lower|"
+    r"better|wors|outperform|surpass)\w*",
+    re.IGNORECASE,
+)
 _METRIC_RES = {
     name: re.compile(p, 0 if any(c.isupper() for c in p.replace(r"\b", "")) else re.IGNORECASE)
     for name, p in METRICS.items()
@@ -125,7 +130,10 @@ def measures(sentence: str) -> list[Measure]:
             near = [n for n in nums if abs(n[0] - m.start()) <= NEAR]
             if not near or not names:
                 continue
-            _, raw, v, d, unit = min(near, key=lambda n: abs(n[0] - m.start()))
+            at, raw, v, d, unit = min(near, key=lambda n: abs(n[0] - m.start()))
+            lo, hi = min(at, m.start()), max(at + len(raw), m.end())
+            if _CHANGE_RE.search(text[max(0, lo - 12) : hi + 12]):
+                break
             _, ds = min(names, key=lambda n: abs(n[0] - m.start()))
             out.append(Measure(metric, ds, raw, v, d, unit))
             break
@@ -153,7 +161,8 @@ Verdict = Literal["agree", "differ"]
 
 
 def _numbers_line(a: Measure, na: int, b: Measure, nb: int) -> tuple[Verdict, str]:
-    about = f"{a.metric} on {a.dataset}"
+    names = dict.fromkeys([a.dataset, b.dataset])  # "ImageNet-1K / ImageNet" when both differ
+    about = f"{a.metric} on {' / '.join(names)}"
     if same_number(a, b):
         return "agree", f"{about}: [{na}] and [{nb}] report the same number ({a.raw})."
     return "differ", (
@@ -216,7 +225,7 @@ def check_agreement(
                 papers=[na, nb],
                 verdict=verdict,
                 check="numbers",
-                about=f"{match[0].metric} on {match[0].dataset}",
+                about=text.split(":")[0],
                 values=[match[0].raw, match[1].raw],
                 text=text,
             )
