@@ -86,6 +86,14 @@ def test_unrelated_sentences_yield_no_agreement_claim() -> None:
     assert check_agreement(other, None, None) == ([], 0)
     other = summary("We get 31.2 BLEU on WMT14.", "We get 28.0 perplexity on WMT14.")
     assert check_agreement(other, None, None) == ([], 0)
+    # a change is not a result: "improves accuracy by 3.2%" is not compared with "81.2%"
+    other = summary(
+        "Our method improves accuracy by 3.2% on ImageNet.", "We reach 81.2% accuracy on ImageNet."
+    )
+    assert check_agreement(other, None, None) == ([], 0)
+    # different units are not compared
+    other = summary("It runs at 16.2ms latency on ImageNet.", "Latency on ImageNet is 2.5x lower.")
+    assert check_agreement(other, None, None) == ([], 0)
 
 
 def test_json_fields_and_terminal_section(capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,6 +118,7 @@ def test_json_fields_and_terminal_section(capsys: pytest.CaptureFixture[str]) ->
     assert "Agreement: not stated" in capsys.readouterr().out
 
 
+@pytest.mark.integration
 def test_shipped_stance_model_loads_and_orders_support_above_refute() -> None:
     """Real MiniLM embedder: a SciFact-like claim with its supporting evidence scores above the
     same evidence against the contradicting claim."""

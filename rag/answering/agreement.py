@@ -60,7 +60,7 @@ METRICS: dict[str, str] = {
 #: is not a result that two papers can be compared on: such numbers are skipped
 _CHANGE_RE = re.compile(
     r"\bby\b|\+|\b(?:improv|gain|boost|increas|reduc|drop|fewer|less|more|higher|lower|"
-    r"better|wors|outperform|surpass)\w*",
+    r"better|wors|outperform|surpass)\w*|\bpoints?\b|\bup to\b",
     re.IGNORECASE,
 )
 _METRIC_RES = {
@@ -69,7 +69,7 @@ _METRIC_RES = {
 }
 _NAME = r"[A-Z][\w.+-]*(?:[- ][A-Z0-9][\w.+-]*){0,2}"
 _DATASET_RES = (
-    re.compile(rf"\b(?:on|across|over)\s+(?:the\s+)?({_NAME})"),
+    re.compile(rf"\b(?:on)\s+(?:the\s+)?({_NAME})"),  # not "over": baselines follow it
     re.compile(rf"\b({_NAME})\s+(?:benchmark|dataset|test set|split)s?\b"),
 )
 #: a metric's number must start within this many characters of the metric word
@@ -132,7 +132,7 @@ def measures(sentence: str) -> list[Measure]:
                 continue
             at, raw, v, d, unit = min(near, key=lambda n: abs(n[0] - m.start()))
             lo, hi = min(at, m.start()), max(at + len(raw), m.end())
-            if _CHANGE_RE.search(text[max(0, lo - 12) : hi + 12]):
+            if _CHANGE_RE.search(text[max(0, lo - 25) : hi + 12]):
                 break
             _, ds = min(names, key=lambda n: abs(n[0] - m.start()))
             out.append(Measure(metric, ds, raw, v, d, unit))
