@@ -140,3 +140,35 @@ def test_shipped_stance_model_loads_and_orders_support_above_refute() -> None:
         ]
     )
     assert 0.0 <= refute < support <= 1.0
+
+
+def test_stance_findings_only_past_the_models_precise_cut() -> None:
+    """Fake embedder and a hand-made stance model (a negation mismatch means "contradicts"):
+    the stance path words its finding with the model's precision, and says nothing when the
+    model has no cut (as the shipped one, whose cuts are null)."""
+    import numpy as np
+
+    from rag.answering.stance import SCALAR_FEATURES
+
+    weights = np.array([-10.0 if n == "neg_mismatch" else 0.0 for n in SCALAR_FEATURES])
+    model = StanceModel(
+        tuple(SCALAR_FEATURES),
+        (),
+        weights,
+        2.0,
+        differ_threshold=0.3,
+        differ_precision=0.95,
+        subject_threshold=0.5,
+    )
+    emb = FakeEmbedder(dim=384)
+    answer = summary(
+        "Dropout improves generalization of deep networks.",
+        "Dropout does not improve generalization of deep networks.",
+        "Quantization lowers serving cost.",
+    )
+    found, checked = check_agreement(answer, emb, StanceJudge(emb, model))
+    assert checked == 1 and len(found) == 1
+    assert (found[0].check, found[0].verdict, found[0].papers) == ("stance", "differ", [1, 2])
+    assert "95% precise" in found[0].text
+    silent = StanceModel(tuple(SCALAR_FEATURES), (), weights, 2.0, subject_threshold=0.5)
+    assert check_agreement(answer, emb, StanceJudge(emb, silent)) == ([], 0)
