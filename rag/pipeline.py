@@ -193,7 +193,18 @@ class Pipeline:
         )
         answer.papers_considered = considered
         answer.papers_used = len({c.paper_id for c in answer.citations})
+        self._agreement(answer)
         return answer
+
+    def _agreement(self, answer: Answer) -> None:
+        """Where the summary's papers report on the same thing: agree or differ (only where the
+        check can tell; :mod:`rag.answering.agreement`)."""
+        from rag.answering.agreement import check_agreement, stance_judge
+
+        scorer = self.verifier.scorer
+        embedder = scorer.embedder if scorer is not None else None
+        judge = stance_judge(embedder) if embedder is not None else None
+        answer.agreement, answer.agreement_checked = check_agreement(answer, embedder, judge)
 
     def chat(self) -> ChatSession:
         """A conversation: follow-ups are rewritten into standalone questions before retrieval."""

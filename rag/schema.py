@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -160,6 +160,20 @@ class NearPaper(BaseModel):
     score: float
 
 
+class Agreement(BaseModel):
+    """Summaries: two papers reporting on the same thing, and whether they agree or differ."""
+
+    papers: list[int] = Field(description="The two papers, by their citation numbers [n].")
+    verdict: Literal["agree", "differ"]
+    check: Literal["numbers", "stance"] = Field(
+        description="numbers: the same metric on the same dataset, numbers compared; stance: "
+        "similar sentences judged by the stance model at a cut precise on held-out SciFact."
+    )
+    about: str = Field(description='What both report on, e.g. "accuracy on ImageNet".')
+    values: list[str] = Field(default_factory=list, description="numbers: as each paper writes.")
+    text: str = Field(description="The finding as the terminal prints it.")
+
+
 class Answer(BaseModel):
     question: str
     answer: str
@@ -193,6 +207,16 @@ class Answer(BaseModel):
     )
     papers_used: int | None = Field(
         default=None, description="Summaries: papers the summary cites (off-topic ones dropped)."
+    )
+    agreement: list[Agreement] | None = Field(
+        default=None,
+        description="Summaries: where two papers report on the same thing, whether they agree or "
+        "differ (only where the check can tell); None when not a summary.",
+    )
+    agreement_checked: int | None = Field(
+        default=None,
+        description="Summaries: pairs of sentences from different papers found to be about the "
+        "same thing and so checked for agreement.",
     )
     addresses: float | None = Field(
         default=None,

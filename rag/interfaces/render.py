@@ -123,4 +123,24 @@ def print_summary(answer: Answer) -> None:
         click.echo(f"[{n}] {c.title}" + (f"  ({line})" if line else ""))
         for text in texts:
             click.echo(click.wrap_text(text, 100, initial_indent="    ", subsequent_indent="    "))
+    print_agreement(answer)
     print_verification(answer)
+
+
+def print_agreement(answer: Answer) -> None:
+    """The summary's "Agreement" section: only what the check could tell (see
+    :mod:`rag.answering.agreement`)."""
+    if answer.agreement is None or (answer.papers_used or 0) < 2:
+        return
+    if not answer.agreement:
+        why = (
+            f"{answer.agreement_checked} pair(s) of sentences about the same thing, but the check "
+            "cannot tell whether they agree"
+            if answer.agreement_checked
+            else "no two papers give a number for the same metric on the same dataset"
+        )
+        click.echo(f"\nAgreement: not stated ({why}).")
+        return
+    click.echo("\nAgreement (only where the check can tell):")
+    for a in answer.agreement:
+        click.echo(click.wrap_text(f"- {a.text}", 100, subsequent_indent="  "))
