@@ -343,12 +343,21 @@ class Store:
         self, ids: Sequence[str], embeddings: np.ndarray, documents: Sequence[str], metadatas: Any
     ) -> None:
         """One upsert call (all applied or none)."""
+        self._invalidate_manifest()
         self.collection.upsert(
             ids=list(ids), embeddings=embeddings, documents=list(documents), metadatas=metadatas
         )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
+        self._invalidate_manifest()
         self.collection.delete(ids=list(ids))
+
+    def _invalidate_manifest(self) -> None:
+        """The counts file readers use instead of opening the store goes before any write."""
+        if not self.chroma_url:
+            from rag.index import manifest
+
+            manifest.invalidate(self.home, self.collection.name)
 
     def replace_papers(
         self,
