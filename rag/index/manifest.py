@@ -34,8 +34,10 @@ def manifest_path(home: Path, collection: str) -> Path:
     return home / f"manifest-{safe}.json"
 
 
-def invalidate(home: Path, collection: str) -> None:
-    """Remove the manifest (before a write changes what it describes)."""
+def invalidate(home: Path, collection: str, chroma_url: str | None = None) -> None:
+    """Remove the manifest (before a write changes what it describes); none on a server."""
+    if chroma_url:
+        return
     with contextlib.suppress(OSError):  # gone already, or a read-only data directory
         manifest_path(home, collection).unlink()
 

@@ -91,7 +91,7 @@ def search(
     """List the papers that best match QUERY ('-' reads one query per line from stdin)."""
     from rag.interfaces.render import cite_line, hit_json
 
-    lib = open_for_reading(home, chroma_url)
+    lib = open_for_reading(home, chroma_url, warm=True)
     filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     if query == "-":
         stdin_batch(
@@ -150,7 +150,7 @@ def ask(
     from rag.interfaces.question_log import log_answer
     from rag.interfaces.render import answer_json, print_answer
 
-    lib = open_for_reading(home, chroma_url, top_k=k, llm=llm)
+    lib = open_for_reading(home, chroma_url, warm=True, top_k=k, llm=llm)
     filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     if question == "-":
 
@@ -210,7 +210,7 @@ def summarize(
     from rag.interfaces.question_log import log_answer
     from rag.interfaces.render import answer_json, print_summary
 
-    lib = open_for_reading(home, chroma_url, llm=llm)
+    lib = open_for_reading(home, chroma_url, warm=True, llm=llm)
     filters = make_filters(lib, year, sources, paper_ids, authors, venues)
     stream = streaming(lib, as_json, no_stream)
     if stream:
