@@ -169,7 +169,7 @@ def open_for_reading(
     return lib
 
 
-def warm_embedder(lib: Library) -> None:
+def warm_embedder(lib: Library) -> threading.Thread:
     """Load the embedding model (the ONNX session) in a thread while the store and the lexical
     index open: onnxruntime builds its session without the GIL, so a cold ``rag ask`` no longer
     waits for it (measured: the ~0.4 s it took disappear behind importing chromadb). An error
@@ -183,4 +183,6 @@ def warm_embedder(lib: Library) -> None:
         except Exception:  # reported by the embedding that needs the model
             pass
 
-    threading.Thread(target=load, name="rag-warm-embedder", daemon=True).start()
+    thread = threading.Thread(target=load, name="rag-warm-embedder", daemon=True)
+    thread.start()
+    return thread
