@@ -6,18 +6,22 @@ machines are noisy, the ratio is the figure that counts).
     .venv/bin/python bench/coldstart.py                          # this checkout
     .venv/bin/python bench/coldstart.py --baseline ../base -n 5  # side by side with another
 
-Each side gets its own library under --work (filled once before timing, not timed).
+Each side gets its own library under --work (filled once before timing, not timed). Two tables:
+wall seconds, and CPU seconds (user + system) of each process, which are far steadier when other
+jobs share the cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "What does Block-LoRA share across its sub-matrices, as reported in run {i}?"
@@ -39,13 +43,15 @@ def cli(checkout: Path) -> list[str]:
     return [sys.executable, "-m", module]
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
-    t0 = time.perf_counter()
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one run of ``cmd``."""
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[-3:])} failed: {done.stderr.strip()[-300:]}")
-    return elapsed
+    return elapsed, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def main() -> int:
@@ -66,14 +72,23 @@ def main() -> int:
         "rag stats": lambda i: ["stats"],
         "rag ask (new question)": lambda i: ["ask", QUESTION.format(i=i)],
     }
-    times: dict[tuple[str, str], list[float]] = {}
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for i in range(args.n):
         for label, argv in commands.items():
             for name, path in sides.items():  # alternate the sides
                 t = timed([*cli(path), *argv(f"{name}-{i}")], envs[name], path)
-                times.setdefault((label, name), []).append(t)
+                runs.setdefault((label, name), []).append(t)
     load = os.getloadavg()
     print(f"{os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    for what, col in (("wall", 0), ("CPU (user + system)", 1)):  # CPU: steadier on a busy machine
+        print(f"\n{what} seconds")
+        table({k: [r[col] for r in v] for k, v in runs.items()}, commands, sides)
+    return 0
+
+
+def table(
+    times: dict[tuple[str, str], list[float]], commands: dict[str, Any], sides: dict[str, Path]
+) -> None:
     speedup = " | baseline/this |" if len(sides) == 2 else " |"
     print("| command | " + " | ".join(f"{n}: median s (min-max)" for n in sides) + speedup)
     print("|---|" + "---|" * (len(sides) + (len(sides) == 2)))
@@ -86,7 +101,6 @@ def main() -> int:
             a, b = (statistics.median(times[(label, n)]) for n in sides)
             cells.append(f"{b / a:.2f}x")
         print(f"| {label} | " + " | ".join(cells) + " |")
-    return 0
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@ calls these on first use; anything passed to ``Library(...)`` replaces them)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.index.locks import write_lock
+from rag.index.locks import try_write_lock, write_lock
+from rag.schema import Stats
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,6 +35,64 @@ def build_store(settings: Settings, home: Path, embedder: Embedder) -> Store:
             dim=embedder.dim,
             timeout=settings.chroma_timeout,
         )
+
+
+def quick_stats(settings: Settings, home: Path, embedder_name: str) -> Stats | None:
+    """A local library's counts from its manifest (:mod:`rag.index.manifest`) without opening
+    Chroma, or None when there is no current one (or the library is on a server)."""
+    from rag.index import manifest
+
+    if settings.chroma_url:
+        return None
+    counts = manifest.read(home, settings.collection, embedder_name)
+    if counts is None:
+        return None
+    location = str(home / "chroma")
+    return Stats(**counts, embedder=embedder_name, location=location, home=str(home))
+
+
+def store_stats(store: Store, embedder_name: str, home: Path) -> Stats:
+    """What the store holds, counted by Chroma."""
+    papers, chunks = store.count_papers(), store.count_chunks()
+    return Stats(
+        papers=papers,
+        chunks=chunks,
+        embedder=embedder_name,
+        location=store.location,
+        home=str(home),
+    )
+
+
+def stats(
+    settings: Settings,
+    home: Path,
+    embedder_name: str,
+    store: Callable[[], Store],
+    read: Callable[[Callable[[], Stats]], Stats],
+    own: bool,
+) -> Stats:
+    """:meth:`rag.Library.stats`: from the manifest when it is current (Chroma not even
+    imported), else counted in the store (``read`` retries on a stale view), and then recorded
+    if the store is the library's ``own`` and no write is under way (this never waits)."""
+    if own and (quick := quick_stats(settings, home, embedder_name)) is not None:
+        return quick
+    with try_write_lock(home, settings.chroma_url if own else "given") as held:
+        counted = read(lambda: store_stats(store(), embedder_name, home))
+        if held:
+            save_manifest(settings, home, store(), own=True, stats=counted)
+    return counted
+
+
+def save_manifest(
+    settings: Settings, home: Path, store: Store, *, own: bool, stats: Stats | None = None
+) -> None:
+    """Record the counts of a library's ``own`` local store (``stats``, or counted now) for
+    :func:`quick_stats`; the caller holds the write lock."""
+    from rag.index import manifest
+
+    if own and not settings.chroma_url:
+        s = stats or store_stats(store, store.embedder_name, Path(home))
+        manifest.write(home, settings.collection, s.embedder, s.papers, s.chunks)
 
 
 def build_lexical(settings: Settings, home: Path, store: Store) -> LexicalIndex:

@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import rag.components as components
 from rag.components import build_lexical, build_pipeline, build_store, build_verifier
+from rag.index.embedders import embedder_name
 from rag.index.locks import with_fresh_view, write_lock
 from rag.schema import IngestReport, Stats
 from rag.settings import Settings
@@ -76,6 +78,7 @@ class Library:
             "backend": backend, "verifier": verifier, "llm_client": llm_client,
         }  # fmt: skip
         self._parts: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        self._own_store = store is None  # ours: its counts are kept in a manifest too
         if llm_client is None and backend is not None:
             self._parts.setdefault("llm_client", None)  # a given backend: no LLM of our own
 
@@ -207,6 +210,7 @@ class Library:
 
             commit([p.paper_id for p in known.papers])  # what a killed run left out of the index
             report = indexer.add(known.papers, batch=self.settings.ingest_batch, on_commit=commit)
+            components.save_manifest(self.settings, self.home, self.store, own=self._own_store)
         return report.model_copy(
             update={
                 "files": len(files),
@@ -235,7 +239,7 @@ class Library:
         return "lexical" in self._parts or self.settings.retrieval != "dense"
 
     def is_empty(self) -> bool:
-        return self.store.count_chunks() == 0
+        return self.stats().chunks == 0
 
     def seed(self, progress: bool | None = None) -> IngestReport | None:
         """Fill an empty library from the bundled corpus (when the ``seed`` setting allows).
@@ -268,6 +272,7 @@ class Library:
             self.store.repair()  # journaled like ingest: a killed remove, run again, finishes
             removed = self.store.delete_papers(list(paper_ids))
             self._sync_lexical()  # also when a killed remove left only the index behind
+            components.save_manifest(self.settings, self.home, self.store, own=self._own_store)
         return removed
 
     # --- reading ------------------------------------------------------------------------------
@@ -388,12 +393,8 @@ class Library:
         return found[0]
 
     def stats(self) -> Stats:
-        return self._read(
-            lambda: Stats(
-                papers=self.store.count_papers(),
-                chunks=self.store.count_chunks(),
-                embedder=self.embedder.name,
-                location=self.store.location,
-                home=str(self.home),
-            )
-        )
+        """From the manifest when current (Chroma not opened), else from the store (recorded)."""
+        given = self._parts.get("embedder")  # else its name, without building it
+        name = given.name if given is not None else embedder_name(self.settings)
+        own = self._own_store
+        return components.stats(self.settings, self.home, name, lambda: self.store, self._read, own)

@@ -194,9 +194,9 @@ class TokenizerConfig:
 @functools.lru_cache(maxsize=8)
 def _stemmer(kind: str) -> Any:
     if kind == "snowball":
-        from nltk.stem.snowball import EnglishStemmer
+        from rag.stem import english_stemmer  # NLTK's, without importing all of NLTK
 
-        return functools.lru_cache(maxsize=200_000)(EnglishStemmer().stem)
+        return functools.lru_cache(maxsize=200_000)(english_stemmer())
     if kind == "porter":
         from nltk.stem.porter import PorterStemmer
 

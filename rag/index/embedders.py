@@ -59,3 +59,14 @@ def make_embedder(settings: Settings) -> Embedder:
         )
     inner = factory(settings, model.strip())
     return CachedEmbedder(inner, settings.resolved_cache_dir() / "embeddings.sqlite")
+
+
+def embedder_name(settings: Settings) -> str:
+    """The name :func:`make_embedder` gives the configured embedder, without building it (no
+    numpy, no model files read): what ``rag stats`` compares with the library's manifest."""
+    kind, _, model = settings.embedder.strip().partition(":")
+    if kind == "minilm" and not model:
+        return "all-MiniLM-L6-v2-int8" if settings.quantize_embedder else "all-MiniLM-L6-v2"
+    if kind == "openai" and model.strip():
+        return f"openai:{model.strip()}"
+    return make_embedder(settings).name  # raises the ConfigError that names the problem

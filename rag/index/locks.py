@@ -64,6 +64,35 @@ def write_lock(home: Path, chroma_url: str | None = None) -> Iterator[None]:
 
 
 @contextmanager
+def try_write_lock(home: Path, chroma_url: str | None = None) -> Iterator[bool]:
+    """The local write lock if no one holds it (never waits): yields whether it is held (also
+    when this process holds it already). False for a server, or without ``flock``."""
+    key = home.resolve()
+    with _held_lock:
+        nested = _held.get(key, 0) > 0
+    if nested or chroma_url:
+        yield not chroma_url
+        return
+    fd, held = -1, False
+    try:
+        try:
+            fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with _held_lock:
+                _held[key] = 1
+            held = True
+        except OSError:  # another process writes, or no lock here: do without
+            pass
+        yield held
+    finally:
+        if held:
+            with _held_lock:
+                _held.pop(key, None)
+        if fd >= 0:
+            os.close(fd)
+
+
+@contextmanager
 def _flock(home: Path) -> Iterator[None]:
     try:
         home.mkdir(parents=True, exist_ok=True)

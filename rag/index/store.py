@@ -21,7 +21,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.errors import ConfigError, RagError
+from rag.index import manifest
 from rag.index.filters import where_in
+from rag.index.quick_import import quick_import
 from rag.schema import Chunk, Paper
 
 if TYPE_CHECKING:
@@ -61,6 +63,11 @@ def chunk_metadata(chunk: Chunk, paper: Paper, digest: str) -> dict[str, Any]:
 
 
 def open_client(home: Path, chroma_url: str | None, timeout: float = 30.0) -> ClientAPI:
+    with quick_import():
+        return _open_client(home, chroma_url, timeout)
+
+
+def _open_client(home: Path, chroma_url: str | None, timeout: float) -> ClientAPI:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -343,11 +350,13 @@ class Store:
         self, ids: Sequence[str], embeddings: np.ndarray, documents: Sequence[str], metadatas: Any
     ) -> None:
         """One upsert call (all applied or none)."""
+        manifest.invalidate(self.home, self.collection.name, self.chroma_url)  # goes first
         self.collection.upsert(
             ids=list(ids), embeddings=embeddings, documents=list(documents), metadatas=metadatas
         )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
+        manifest.invalidate(self.home, self.collection.name, self.chroma_url)  # goes first
         self.collection.delete(ids=list(ids))
 
     def replace_papers(
