@@ -244,15 +244,16 @@ def table(results: dict[tuple[str, str], list[dict[str, Any]]], sides: list[str]
     return "\n".join(lines)
 
 
-def quality(work: Path, scifact: bool) -> str:
+def quality(work: Path, scifact: bool, variants: Sequence[str] = ("fp32", "int8")) -> str:
     """Seed ``dev`` Recall@10 / nDCG@10 and (``scifact``) SciFact held-out nDCG@10, with the
-    default retrieval (hybrid), fp32 against int8; each variant builds its own libraries."""
+    default retrieval (hybrid), fp32 against int8; each variant builds its own libraries (under
+    ``work/q-VARIANT``, reused when complete: run one variant per process to build them at once)."""
     import bench.retrieval as R
 
     lines = ["| embedder | seed dev Recall@10 | seed dev nDCG@10 | SciFact held-out nDCG@10 |",
              "|---|---:|---:|---:|"]  # fmt: skip
-    for label, flag in (("fp32", "false"), ("int8", "true")):
-        os.environ["RAG_QUANTIZE_EMBEDDER"] = flag
+    for label in variants:
+        os.environ["RAG_QUANTIZE_EMBEDDER"] = "true" if label == "int8" else "false"
         os.environ["RAG_CACHE_DIR"] = str(work / f"q-{label}" / "cache")
         seed_home = R.seed_library(work / f"q-{label}" / "seed")
         embedder = R.raw_embedder(R.Settings(home=seed_home))
@@ -277,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--int8", action="store_true", help="add a row with RAG_QUANTIZE_EMBEDDER=true")
     ap.add_argument("--quality", action="store_true", help="seed dev quality, fp32 vs int8")
     ap.add_argument("--quality-scifact", action="store_true", help="and SciFact held-out (slow)")
+    ap.add_argument(
+        "--quality-variants", nargs="+", default=["fp32", "int8"], choices=["fp32", "int8"]
+    )
     ap.add_argument("--work", type=Path, default=Path("/tmp/rag-bench-ingest"))
     ap.add_argument("--worker", choices=["baseline", "product"], help=argparse.SUPPRESS)
     ap.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
@@ -285,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         return worker(args)
     if args.rounds == 0 and (args.quality or args.quality_scifact):
-        print(quality(args.work, args.quality_scifact))
+        print(quality(args.work, args.quality_scifact, args.quality_variants))
         return 0
 
     models = args.work / "models"
@@ -308,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(results, sides))
     if args.quality or args.quality_scifact:
         print()
-        print(quality(args.work, args.quality_scifact))
+        print(quality(args.work, args.quality_scifact, args.quality_variants))
     return 0
 
 
