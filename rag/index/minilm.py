@@ -296,6 +296,9 @@ class MiniLMEmbedder:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle workers sleep instead of spinning: 1.13-1.15x on a shared 2-core machine
+        # (bench/embed_levers.py, two runs), same vectors.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(str(path), opts, providers=_CPU)
         except Exception:  # truncated or foreign file: the caller rebuilds it
