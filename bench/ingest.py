@@ -244,21 +244,43 @@ def table(results: dict[tuple[str, str], list[dict[str, Any]]], sides: list[str]
     return "\n".join(lines)
 
 
-def quality(work: Path, scifact: bool) -> str:
+def scifact_subset(work: Path, first: int) -> tuple[Path, int]:
+    """A SciFact library of its first ``first`` abstracts plus every paper cited by a held-out
+    claim, in ``work`` (reused when built): cheaper than 5,183, easier (fewer distractors), so
+    only a difference between embedders on it means anything."""
+    import bench.retrieval as R
+
+    gold = {g for q in R.scifact_queries() if q.half == 1 for g in q.gold}
+    rows = [r for i, r in enumerate(scifact_rows()) if i < first or str(r["doc_id"]) in gold]
+    home = work / "home"
+    lib = R.open_library(home, retrieval="dense")
+    if lib.store.count_papers() < len(rows):
+        lib.ingest([write_jsonl(rows, work / "corpus.jsonl")], progress=True)
+    return home, len(rows)
+
+
+def quality(
+    work: Path, scifact: bool, variants: Sequence[str] = ("fp32", "int8"), subset: int = 0
+) -> str:
     """Seed ``dev`` Recall@10 / nDCG@10 and (``scifact``) SciFact held-out nDCG@10, with the
-    default retrieval (hybrid), fp32 against int8; each variant builds its own libraries."""
+    default retrieval (hybrid), fp32 against int8; each variant builds its own libraries (under
+    ``work/q-VARIANT``, reused when complete: run one variant per process to build them at once)."""
     import bench.retrieval as R
 
     lines = ["| embedder | seed dev Recall@10 | seed dev nDCG@10 | SciFact held-out nDCG@10 |",
              "|---|---:|---:|---:|"]  # fmt: skip
-    for label, flag in (("fp32", "false"), ("int8", "true")):
-        os.environ["RAG_QUANTIZE_EMBEDDER"] = flag
+    for label in variants:
+        os.environ["RAG_QUANTIZE_EMBEDDER"] = "true" if label == "int8" else "false"
         os.environ["RAG_CACHE_DIR"] = str(work / f"q-{label}" / "cache")
         seed_home = R.seed_library(work / f"q-{label}" / "seed")
         embedder = R.raw_embedder(R.Settings(home=seed_home))
         seed = R.summary(R.run_config(seed_home, R.seed_queries("dev"), embedder))
         sci = "not run (--quality-scifact)"
-        if scifact:
+        if subset:
+            sci_home, n = scifact_subset(work / f"q-{label}" / f"scifact-{subset}", subset)
+            rows = R.run_config(sci_home, R.scifact_queries(), embedder)
+            sci = f"{R.summary([r for r in rows if r['half'] == 1])['ndcg_at_10']:.4f} ({n})"
+        elif scifact:
             sci_home = R.scifact_library(work / f"q-{label}" / "scifact", None)
             rows = R.run_config(sci_home, R.scifact_queries(), embedder)
             sci = f"{R.summary([r for r in rows if r['half'] == 1])['ndcg_at_10']:.4f}"
@@ -277,6 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--int8", action="store_true", help="add a row with RAG_QUANTIZE_EMBEDDER=true")
     ap.add_argument("--quality", action="store_true", help="seed dev quality, fp32 vs int8")
     ap.add_argument("--quality-scifact", action="store_true", help="and SciFact held-out (slow)")
+    ap.add_argument("--quality-subset", type=int, default=0, metavar="N",
+                    help="SciFact held-out on the first N abstracts + the cited ones")  # fmt: skip
+    ap.add_argument(
+        "--quality-variants", nargs="+", default=["fp32", "int8"], choices=["fp32", "int8"]
+    )
     ap.add_argument("--work", type=Path, default=Path("/tmp/rag-bench-ingest"))
     ap.add_argument("--worker", choices=["baseline", "product"], help=argparse.SUPPRESS)
     ap.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
@@ -284,8 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.worker:
         return worker(args)
-    if args.rounds == 0 and (args.quality or args.quality_scifact):
-        print(quality(args.work, args.quality_scifact))
+    if args.rounds == 0 and (args.quality or args.quality_scifact or args.quality_subset):
+        print(quality(args.work, args.quality_scifact, args.quality_variants, args.quality_subset))
         return 0
 
     models = args.work / "models"
@@ -308,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(results, sides))
     if args.quality or args.quality_scifact:
         print()
-        print(quality(args.work, args.quality_scifact))
+        print(quality(args.work, args.quality_scifact, args.quality_variants, args.quality_subset))
     return 0
 
 

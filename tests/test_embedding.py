@@ -80,6 +80,29 @@ def test_minilm_batch_equals_one_by_one(minilm: MiniLMEmbedder) -> None:
     assert np.abs(batched - single).max() < 1e-5
 
 
+def test_batches_keep_within_rows_and_word_pieces(models_dir: Path) -> None:
+    """Length-sorted rows are cut where a batch would exceed batch_size rows or batch_tokens
+    padded word pieces (rows x the longest); every row once, in order. No model run."""
+    emb = MiniLMEmbedder(cache_dir=models_dir, batch_size=4, batch_tokens=600)
+    lengths = [10, 20, 30, 40, 50, 150, 150, 150, 150, 256, 256, 700]
+    batches = emb._batches(list(range(len(lengths))), lengths)
+    assert [j for b in batches for j in b] == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= 4
+        assert len(b) == 1 or len(b) * max(lengths[j] for j in b) <= 600
+    assert [len(b) for b in batches] == [4, 4, 2, 1, 1]
+    assert emb._batches([], []) == []
+
+
+@pytest.mark.integration
+def test_token_budget_keeps_fp32_vectors(minilm: MiniLMEmbedder, models_dir: Path) -> None:
+    """Smaller batches (batch_tokens) give the same fp32 vectors: padding is masked out.
+    Real model; ~2 s on a quiet machine."""
+    texts, _ = _reference()
+    small = MiniLMEmbedder(cache_dir=models_dir, batch_tokens=300)
+    assert np.abs(small.embed(texts) - minilm.embed(texts)).max() < 1e-5
+
+
 @pytest.mark.integration
 def test_onnx_built_once_and_reused(minilm: MiniLMEmbedder, models_dir: Path) -> None:
     onnx_file = models_dir / "all-MiniLM-L6-v2.onnx"

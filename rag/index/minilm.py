@@ -208,6 +208,7 @@ class MiniLMEmbedder:
         batch_size: int = 32,
         threads: int | None = None,
         int8: bool = False,
+        batch_tokens: int = 4096,
     ) -> None:
         self.int8 = int8
         self.name = f"{MINILM_NAME}-int8" if int8 else MINILM_NAME
@@ -228,7 +229,11 @@ class MiniLMEmbedder:
         self.max_seq_length = min(int(st.get("max_seq_length", 256)), limit)
         self.onnx_path = Path(cache_dir).expanduser() / f"{MINILM_NAME}.onnx"
         self.int8_path = self.onnx_path.with_name(f"{MINILM_NAME}-int8.onnx")
+        # Rows per batch: at most batch_size, and at most batch_tokens word pieces (padding
+        # included). Attention buffers grow with rows x length^2 and onnxruntime's arena keeps
+        # its largest: 32 x 256 cost ~500 MB (int8 ~830 MB), 16 x 256 half, at the same speed.
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.threads = threads or os.cpu_count() or 1
         self.build_seconds: float | None = None  # set when this instance (re)built the ONNX file
         self._session: Any = None
@@ -291,10 +296,26 @@ class MiniLMEmbedder:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle workers sleep instead of spinning: 1.13-1.15x on a shared 2-core machine
+        # (bench/embed_levers.py, two runs), same vectors.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(str(path), opts, providers=_CPU)
         except Exception:  # truncated or foreign file: the caller rebuilds it
             return None
+
+    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """``order`` (sorted by length) cut into batches within batch_size and batch_tokens."""
+        batches: list[list[int]] = []
+        batch: list[int] = []
+        for j in order:  # lengths grow along order: the new row sets the padded length
+            rows = len(batch) + 1
+            full = rows > self.batch_size or rows * lengths[j] > self.batch_tokens
+            if batch and full:
+                batches.append(batch)
+                batch = []
+            batch.append(j)
+        return [*batches, batch] if batch else batches
 
     def embed(self, texts: Sequence[str]) -> Matrix:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -303,8 +324,7 @@ class MiniLMEmbedder:
         self.prepare()
         encodings = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
         order = sorted(range(len(texts)), key=lambda j: len(encodings[j]))  # less padding
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in self._batches(order, [len(e) for e in encodings]):
             ids = np.zeros((len(idx), max(len(encodings[j]) for j in idx)), dtype=np.int64)
             mask = np.zeros_like(ids)
             for row, j in enumerate(idx):
