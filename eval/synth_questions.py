@@ -16,6 +16,9 @@ its abstract, without labels:
   one), ``nm_asked`` (the quantity asked swapped for one the abstract does not mention),
   ``nm_hardware`` / ``nm_org`` (the GPU or institution, when the abstract names none).
 
+With ``--realistic``, only the reworded ``rpara`` questions of :mod:`eval.synth_paraphrase` and
+their near-miss twins (``nm_rentity``, ``nm_rasked``) are asked.
+
 Every draw is seeded by the paper id, so the set is reproducible. The seed question splits are
 never read. ``--out`` saves per question: half, type, refused, partial, the refusal's cause
 (``answerer``: the extractive answerer found no sentence; ``support``: every sentence failed the
