@@ -16,6 +16,9 @@ its abstract, without labels:
   one), ``nm_asked`` (the quantity asked swapped for one the abstract does not mention),
   ``nm_hardware`` / ``nm_org`` (the GPU or institution, when the abstract names none).
 
+With ``--realistic``, only the reworded ``rpara`` questions of :mod:`eval.synth_paraphrase` and
+their near-miss twins (``nm_rentity``, ``nm_rasked``) are asked.
+
 Every draw is seeded by the paper id, so the set is reproducible. The seed question splits are
 never read. ``--out`` saves per question: half, type, refused, partial, the refusal's cause
 (``answerer``: the extractive answerer found no sentence; ``support``: every sentence failed the
@@ -137,8 +140,12 @@ def _quantity(sentence: str) -> str | None:
     return None
 
 
-def generate(papers: Sequence[tuple[str, str, list[str]]]) -> list[SynthQ]:
-    """Questions for ``(paper_id, title, abstract sentences)``; see the module docstring."""
+def generate(papers: Sequence[tuple[str, str, list[str]]], realistic: bool = False) -> list[SynthQ]:
+    """Questions for ``(paper_id, title, abstract sentences)``; see the module docstring. With
+    ``realistic``, also the reworded ``rpara`` questions of :mod:`eval.synth_paraphrase` and
+    their near-miss twins."""
+    from eval import synth_paraphrase as rp
+
     df: Counter[str] = Counter()
     for _, _, sents in papers:
         df.update(set(terms(" ".join(sents))))
@@ -153,6 +160,7 @@ def generate(papers: Sequence[tuple[str, str, list[str]]]) -> list[SynthQ]:
         half = half_of(pid)
         a_norm, a_terms = norm(abstract), set(terms(abstract))
         found: list[tuple[str, str, str | None, str | None]] = []  # type, question, qty, other
+        real: list[tuple[str, str | None, str | None, str | None, str | None]] = []
         nums = [s for s in sents[1:] if _NUM.search(s) and len(s) < 400]
         if nums:
             s = rng.choice(nums)
@@ -170,6 +178,7 @@ def generate(papers: Sequence[tuple[str, str, list[str]]]) -> list[SynthQ]:
             elif counted and counted.group(1).split()[0] not in QUESTION_STOPWORDS:
                 what = counted.group(1)
                 found.append(("num", f"How many {what} does {subject} use{on}?", None, other))
+            real.append(("num", qty, other, None, counted.group(1) if counted else None))
         facts = [s for s in sents[1:] if not _NUM.search(s) and 60 < len(s) < 400]
         if facts:
             s = rng.choice(facts)
@@ -177,6 +186,7 @@ def generate(papers: Sequence[tuple[str, str, list[str]]]) -> list[SynthQ]:
             if phrase:
                 q = f"What does {subject} say about {phrase}?"
                 found.append(("fact", q, None, None))
+                real.append(("fact", None, None, phrase, None))
         if name and found and rng.random() < 0.5:  # a paraphrase: the title's words, not the name
             kind, q, qty, other = found[0]
             found.append(("para", q.replace(name, _topic(title)), qty, other))
@@ -203,6 +213,18 @@ def generate(papers: Sequence[tuple[str, str, list[str]]]) -> list[SynthQ]:
             if twins:
                 t_kind, t_q = rng.choice(twins)
                 out.append(SynthQ(f"{pid}-{kind}-{t_kind}", pid, half, t_kind, t_q))
+        if realistic and name and real:  # one reworded question per paper, and its twin
+            rr = random.Random(pid + "-rpara")
+            kind, qty, other, phrase, cnt = rr.choice(real)
+            desc = rp.describe(title, name, rr)
+            q = rp.paraphrase(kind, subject, desc, qty, other, phrase, cnt, rr)
+            if q:
+                out.append(SynthQ(f"{pid}-rpara", pid, half, "rpara", q))
+                missing = [e for e in all_names if norm(e) not in a_norm and len(norm(e)) >= 3]
+                absent = [p for p in _ABSENT_ASKED if not set(terms(p)) & a_terms]
+                tw = rp.twin(q, qty, other, missing, absent, rr)
+                if tw:
+                    out.append(SynthQ(f"{pid}-rpara-{tw[0]}", pid, half, tw[0], tw[1]))
     # one hardware / org twin per paper at most: drop repeats of the same question
     seen: set[str] = set()
     return [q for q in out if not (q.question in seen or seen.add(q.question))]  # type: ignore[func-returns-value]
@@ -228,12 +250,14 @@ class Recorder:
     def threshold(self) -> float:
         return float(self.inner.threshold)
 
-    def answerable(self, question: str, passages: Sequence[str]) -> bool:
+    def answerable(
+        self, question: str, passages: Sequence[str], titles: Sequence[str] = ()
+    ) -> bool:
         import math
 
         from rag.answering.answerable import features_many
 
-        feats = features_many(self.inner.embedder, [(question, list(passages))])[0]
+        feats = features_many(self.inner.embedder, [(question, list(passages))], [titles])[0]
         m = self.inner.model
         score = 0.0
         if feats is not None:
@@ -320,8 +344,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--half", choices=("fit", "held", "all"), default="all")
     ap.add_argument("--limit", type=int, default=0, help="ask only the first N (shuffled)")
     ap.add_argument("--list", action="store_true", help="print the questions, run nothing")
+    ap.add_argument("--realistic", action="store_true", help="only the reworded questions")
     args = ap.parse_args(argv)
-    qs = [q for q in generate(seed_papers()) if args.half in ("all", q.half)]
+    qs = [q for q in generate(seed_papers(), args.realistic) if args.half in ("all", q.half)]
+    if args.realistic:
+        qs = [q for q in qs if q.id.split("-", 1)[1].startswith("rpara")]
     random.Random(0).shuffle(qs)  # any prefix of the run is a fair sample
     if args.limit:
         qs = qs[: args.limit]

@@ -65,6 +65,44 @@ def test_features_see_the_missing_detail() -> None:
     assert features_many(emb, [("Anything?", [])]) == [None]
 
 
+def test_title_words_count_as_stated_but_sentences_stay_the_passages() -> None:
+    """Fake embedder: a question naming the paper by its title's words ("ProtCL", "contrastive
+    pretraining") is covered once the title is given; a swapped detail still is not."""
+    emb = FakeEmbedder(dim=64)
+    title = "ProtCL: Contrastive Pretraining of Protein Language Models"
+    q = "What accuracy does ProtCL reach on remote homology?"
+    (bare,) = features_many(emb, [(q, [PASSAGE])])
+    (titled,) = features_many(emb, [(q, [PASSAGE])], [[title]])
+    assert bare is not None and titled is not None
+    assert bare["ent_cov"] == 0.0 and titled["ent_cov"] == 1.0
+    assert titled["cov"] > bare["cov"] and titled["miss_terms"] < bare["miss_terms"]
+    assert titled["cos_best"] == bare["cos_best"] and titled["kind_ok"] == bare["kind_ok"]
+    (swapped,) = features_many(emb, [(NEAR_MISS, [PASSAGE])], [[title]])
+    assert swapped is not None and swapped["asked_cov"] == 0.0
+
+
+def test_synthetic_realistic_paraphrases_reword_and_twin() -> None:
+    """No embedder: the realistic paraphrases reword common words, describe the paper by its
+    title without its name, and their twins swap the specific detail."""
+    import random
+
+    from eval.synth_paraphrase import describe, paraphrase, reword, twin
+
+    rng = random.Random(0)
+    assert reword("The proposed method improves performance", rng, rate=1.0) != (
+        "The proposed method improves performance"
+    )
+    assert reword("GSM8K and BERT", rng, rate=1.0) == "GSM8K and BERT"
+    desc = describe("ProtCL: Contrastive Pretraining of Protein Language Models", "ProtCL", rng)
+    assert "ProtCL" not in desc and "protein" in desc
+    q = paraphrase("num", "ProtCL", desc, "accuracy", "SCOPe", None, None, rng)
+    assert q is not None and "ProtCL" not in q and "SCOPe" in q and "accuracy" in q
+    got = twin(q, "accuracy", "SCOPe", ["ImageNet"], ["GPU memory"], rng)
+    assert got == ("nm_rentity", q.replace("SCOPe", "ImageNet"))
+    got = twin(q, "accuracy", None, [], ["GPU memory"], rng)
+    assert got == ("nm_rasked", q.replace("accuracy", "GPU memory"))
+
+
 def _answer(question: str, answerable: bool) -> tuple[bool, bool]:
     """Fake scorer (a fixed model over one feature): (refused, partial) of the verified answer."""
     bias = 1.0 if answerable else -1.0

@@ -123,17 +123,24 @@ class AnswerabilityScorer:
     def threshold(self) -> float:
         return self.model.threshold
 
-    def score(self, question: str, passages: Sequence[str]) -> float:
-        """Probability-like score in [0, 1] that ``passages`` state what ``question`` asks."""
-        return self.score_many([(question, list(passages))])[0]
+    def score(self, question: str, passages: Sequence[str], titles: Sequence[str] = ()) -> float:
+        """Probability-like score in [0, 1] that ``passages`` (of papers titled ``titles``) state
+        what ``question`` asks."""
+        return self.score_many([(question, list(passages))], [titles])[0]
 
-    def answerable(self, question: str, passages: Sequence[str]) -> bool:
-        return self.score(question, passages) >= self.threshold
+    def answerable(
+        self, question: str, passages: Sequence[str], titles: Sequence[str] = ()
+    ) -> bool:
+        return self.score(question, passages, titles) >= self.threshold
 
-    def score_many(self, items: Sequence[tuple[str, list[str]]]) -> list[float]:
+    def score_many(
+        self,
+        items: Sequence[tuple[str, list[str]]],
+        titles: Sequence[Sequence[str]] | None = None,
+    ) -> list[float]:
         m = self.model
         out = []
-        for feats in features_many(self.embedder, items):
+        for feats in features_many(self.embedder, items, titles):
             if feats is None:
                 out.append(0.0)
                 continue
@@ -143,22 +150,28 @@ class AnswerabilityScorer:
 
 
 def features_many(
-    embedder: Embedder, items: Sequence[tuple[str, list[str]]]
+    embedder: Embedder,
+    items: Sequence[tuple[str, list[str]]],
+    titles: Sequence[Sequence[str]] | None = None,
 ) -> list[dict[str, float] | None]:
     """All candidate features (:data:`ALL_FEATURES`) of each ``(question, passages)`` item,
-    embedding every distinct text in one call; ``None`` for an empty question or passage."""
+    embedding every distinct text in one call; ``None`` for an empty question or passage. With
+    ``titles`` (per item, the titles of the passages' papers), a question's words and names found
+    in a title count as stated (a question describing a paper by its title's words is not a near
+    miss); the sentence-level features still read the passages only."""
     units = [[u for p in passages for u in _units(p)] for _, passages in items]
     texts = list(dict.fromkeys([*(q for q, _ in items), *(u for us in units for u in us)]))
     index = {t: i for i, t in enumerate(texts)}
     vecs = embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
     out: list[dict[str, float] | None] = []
-    for (question, passages), us in zip(items, units, strict=True):
+    per_titles = list(titles) if titles is not None else [()] * len(items)
+    for (question, passages), us, ts in zip(items, units, per_titles, strict=True):
         if not us or not question.strip():
             out.append(None)
             continue
         sims = vecs[[index[u] for u in us]] @ vecs[index[question]]
         order = np.argsort(-sims, kind="stable")
-        joined = " ".join(passages)
+        joined = " ".join([*passages, *ts])
         q_terms = list(dict.fromkeys(terms(question)))
         p_terms = set(terms(joined))
         b_terms = set(terms(us[int(order[0])]))
@@ -200,4 +213,5 @@ def not_reported(
         return None
     papers = {sources[n - 1].paper_id for n in cited}
     passages = [h.text for h in sources if h.paper_id in papers]
-    return None if scorer.answerable(focus.question, passages) else focus.describe()
+    titles = list(dict.fromkeys(h.title for h in sources if h.paper_id in papers))
+    return None if scorer.answerable(focus.question, passages, titles) else focus.describe()
