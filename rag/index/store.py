@@ -22,6 +22,7 @@ import numpy as np
 
 from rag.errors import ConfigError, RagError
 from rag.index.filters import where_in
+from rag.ingest.records import normalise_title
 from rag.schema import Chunk, Paper
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ def chunk_metadata(chunk: Chunk, paper: Paper, digest: str) -> dict[str, Any]:
         meta["section"] = chunk.section
     if paper.title_only:
         meta["title_only"] = True
+    if chunk.chunk_index == 0:  # what an ingest matches titles on (rag.index.reconcile)
+        meta["title_key"] = normalise_title(paper.title)
     if paper.extra:
         meta["extra"] = json.dumps(paper.extra, ensure_ascii=False, sort_keys=True)
     return meta
@@ -120,6 +123,7 @@ class Store:
                     "hnsw:construction_ef": 200,
                     "embedder": embedder_name,
                     "dim": dim,
+                    "title_key": 1,  # first chunks hold ``title_key`` (rag.index.reconcile)
                 },
                 embedding_function=None,
             )
@@ -154,6 +158,11 @@ class Store:
             self.client = open_client(self.home, self.chroma_url, self.timeout)
             self.collection = self.client.get_collection(name, embedding_function=None)
             self._vector_store = None
+
+    @property
+    def titles_keyed(self) -> bool:
+        """Whether first chunks hold ``title_key`` (collections made since it existed)."""
+        return bool((self.collection.metadata or {}).get("title_key"))
 
     # --- reading --------------------------------------------------------------------------
 
