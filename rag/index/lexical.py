@@ -229,9 +229,8 @@ class LexicalIndex:
         """(rows to keep, chunk ids to add) after a write of ``papers`` whose chunks are now
         ``written`` (id -> content hash), read from the batch alone; None when the store's
         chunk count says someone else wrote too (then every chunk id is compared)."""
-        keep = np.ones(len(self.ids), dtype=bool)
-        if len(self.ids):
-            keep[np.isin(self.paper_ids, np.array(list(papers), dtype=object))] = False
+        mine = set(papers)  # (np.isin on object arrays took seconds per 10k rows)
+        keep = np.fromiter((p not in mine for p in self.paper_ids), bool, len(self.paper_ids))
         todo = []
         for cid, h in written.items():
             row = self._row.get(cid)
