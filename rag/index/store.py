@@ -160,8 +160,7 @@ class Store:
             self._vector_store = None
 
     @property
-    def titles_keyed(self) -> bool:
-        """Whether first chunks hold ``title_key`` (collections made since it existed)."""
+    def titles_keyed(self) -> bool:  # first chunks hold ``title_key`` (newer collections)
         return bool((self.collection.metadata or {}).get("title_key"))
 
     # --- reading --------------------------------------------------------------------------
@@ -186,14 +185,17 @@ class Store:
         return out
 
     def get_chunks(self, where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Every chunk (id, text, metadata), optionally filtered; for lexical indexes and eval."""
-        got = self.collection.get(where=where, include=["documents", "metadatas"])
-        return [
-            {"id": i, "text": d, "metadata": m}
-            for i, d, m in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False
+        """Every chunk (id, text, metadata), optionally filtered; for lexical indexes and eval.
+        Read in pages: one read of more than ~32k rows fails ("too many SQL variables")."""
+        out: list[dict[str, Any]] = []
+        while True:
+            got = self.collection.get(
+                where=where, include=["documents", "metadatas"], limit=PAGE, offset=len(out)
             )
-        ]
+            rows = zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False)
+            out += [{"id": i, "text": d, "metadata": m} for i, d, m in rows]
+            if len(got["ids"]) < PAGE:
+                return out
 
     def values_present(self, field: str, values: Sequence[str]) -> set[str]:
         """Which of ``values`` some paper holds in metadata ``field`` (e.g. source, paper_id)."""
