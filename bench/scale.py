@@ -155,6 +155,15 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_now_mb() -> float:
+    """This process's resident memory now (Linux), for the per-batch curve."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def worker_ingest(home: Path, files: list[Path]) -> dict[str, Any]:
     from rag.index.lexical import LexicalIndex
 
@@ -170,14 +179,22 @@ def worker_ingest(home: Path, files: list[Path]) -> dict[str, Any]:
 
     LexicalIndex.sync = timed  # type: ignore[method-assign]
     lib = library(home)
-    batches = []
+    batches, rss = [], []
     t0 = time.perf_counter()
     for f in files:
         t = time.perf_counter()
         lib.ingest([f], progress=False)
         batches.append(time.perf_counter() - t)
+        rss.append(round(rss_now_mb()))
+        print(f"batch {len(batches)}: {batches[-1]:.1f} s, RSS {rss[-1]} MB", file=sys.stderr)
     total = time.perf_counter() - t0
-    return {"ingest_s": total, "batches": batches, "syncs": syncs, "rss_mb": peak_mb()}
+    return {
+        "ingest_s": total,
+        "batches": batches,
+        "syncs": syncs,
+        "rss_batches": rss,
+        "rss_mb": peak_mb(),
+    }
 
 
 def worker_query(home: Path, n: int) -> dict[str, Any]:
@@ -296,10 +313,11 @@ def run_worker(kind: str, home: Path, *extra: str) -> tuple[dict[str, Any], floa
     cmd = [sys.executable, __file__, "--worker", kind, "--home", str(home), *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    # the worker's stderr (progress, errors) goes straight to ours
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env, check=False)
     wall = time.perf_counter() - t
     if out.returncode:
-        raise SystemExit(f"worker {kind} failed:\n{out.stderr[-3000:]}")
+        raise SystemExit(f"worker {kind} failed (its stderr is above)")
     return json.loads(out.stdout.strip().splitlines()[-1]), wall
 
 
@@ -325,6 +343,7 @@ def bench_size(n: int, work: Path, batch: int, nq: int) -> dict[str, Any]:
         "disk_mb": du_mb(home),
         "lexical_mb": du_mb(home / "lexical") if (home / "lexical").exists() else 0.0,
         "rss_ingest": ing["rss_mb"],
+        "rss_batches": ing["rss_batches"],
         "rss_query": q["rss_mb"],
         **{k: q[k] for k in ("p50_off", "p95_off", "p50_on", "p95_on", "stats_s")},
         "first_query_s": q["first_query_s"],

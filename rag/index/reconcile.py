@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rag.index.catalog import paper_rows, stored_papers
+from rag.index.filters import where_in
 from rag.ingest.identity import derived_id, identity_keys, keys_of, merge
-from rag.ingest.records import content_hash
+from rag.ingest.records import content_hash, normalise_title
 from rag.schema import Paper
 
 if TYPE_CHECKING:
@@ -50,10 +51,44 @@ def _absorb(new: Paper, stored: Paper) -> Paper:
     return merged.model_copy(update={"paper_id": stored.paper_id})
 
 
+#: Values per ``$in`` lookup.
+LOOKUP = 500
+
+
+def candidate_rows(store: Store, papers: Sequence[Paper]) -> list[dict[str, Any]]:
+    """First-chunk metadata of every stored paper that may be one of ``papers``: the same id,
+    DOI, arXiv id, PMID or normalised title (the whole library for a collection made before
+    titles were keyed)."""
+    if not store.titles_keyed:
+        return paper_rows(store)
+    wanted: dict[str, set[str]] = {f: set() for f in ("paper_id", *IDENTITY, "title_key")}
+    for p in papers:
+        wanted["paper_id"].add(p.paper_id)
+        for f in IDENTITY:
+            if getattr(p, f):
+                wanted[f].add(str(getattr(p, f)))
+        key = normalise_title(p.title)
+        if len(key.split()) >= 3:
+            wanted["title_key"].add(key)
+    found: dict[str, dict[str, Any]] = {}
+    for name, values in wanted.items():
+        ordered = sorted(values)
+        for i in range(0, len(ordered), LOOKUP):
+            for m in paper_rows(store, where_in(name, ordered[i : i + LOOKUP])):
+                found.setdefault(str(m.get("paper_id")), m)
+    return sorted(
+        found.values(), key=lambda m: (str(m.get("title", "")).casefold(), m.get("paper_id"))
+    )
+
+
+#: Identifier fields matched exactly (as :func:`rag.ingest.identity.keys_of` does).
+IDENTITY = ("doi", "arxiv_id", "pmid")
+
+
 def reconcile(store: Store, papers: Sequence[Paper]) -> Reconciled:
     """``papers`` (one ingest, already merged among themselves) matched against the library:
     each that names a stored paper is merged into it (see the module docs)."""
-    rows = paper_rows(store)
+    rows = candidate_rows(store, papers)
     if not rows:
         return Reconciled(list(papers))
     stored_ids = {str(m.get("paper_id")): m for m in rows}

@@ -10,7 +10,6 @@ are written together and replaced together when the paper's abstract changes.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ import numpy as np
 from rag.errors import ConfigError, RagError
 from rag.index import manifest
 from rag.index.filters import where_in
+from rag.index.metadata import chunk_metadata
 from rag.index.quick_import import quick_import
 from rag.schema import Chunk, Paper
 
@@ -31,35 +31,6 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 PAGE = 5000  # ids per read of all of them
-
-
-def chunk_metadata(chunk: Chunk, paper: Paper, digest: str) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "paper_id": paper.paper_id,
-        "title": paper.title,
-        "chunk_index": chunk.chunk_index,
-        "sentence_start": chunk.sentence_start,
-        "sentence_end": chunk.sentence_end,
-        "n_tokens": chunk.n_tokens,
-        "content_hash": digest,
-        "source": paper.source,
-        "sent_offsets": chunk.sent_offsets,
-    }
-    for key in ("date", "year", "url", "doi", "venue", "arxiv_id", "pmid"):
-        value = getattr(paper, key)
-        if value is not None:
-            meta[key] = value
-    if paper.authors:
-        meta["authors"] = "; ".join(paper.authors)
-    if chunk.page is not None:
-        meta["page"] = chunk.page
-    if chunk.section:
-        meta["section"] = chunk.section
-    if paper.title_only:
-        meta["title_only"] = True
-    if paper.extra:
-        meta["extra"] = json.dumps(paper.extra, ensure_ascii=False, sort_keys=True)
-    return meta
 
 
 def open_client(home: Path, chroma_url: str | None, timeout: float = 30.0) -> ClientAPI:
@@ -127,6 +98,7 @@ class Store:
                     "hnsw:construction_ef": 200,
                     "embedder": embedder_name,
                     "dim": dim,
+                    "title_key": 1,  # first chunks hold ``title_key`` (rag.index.reconcile)
                 },
                 embedding_function=None,
             )
@@ -162,6 +134,10 @@ class Store:
             self.collection = self.client.get_collection(name, embedding_function=None)
             self._vector_store = None
 
+    @property
+    def titles_keyed(self) -> bool:  # first chunks hold ``title_key`` (newer collections)
+        return bool((self.collection.metadata or {}).get("title_key"))
+
     # --- reading --------------------------------------------------------------------------
 
     def count_chunks(self) -> int:
@@ -184,14 +160,17 @@ class Store:
         return out
 
     def get_chunks(self, where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Every chunk (id, text, metadata), optionally filtered; for lexical indexes and eval."""
-        got = self.collection.get(where=where, include=["documents", "metadatas"])
-        return [
-            {"id": i, "text": d, "metadata": m}
-            for i, d, m in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False
+        """Every chunk (id, text, metadata), optionally filtered; for lexical indexes and eval.
+        Read in pages: one read of more than ~32k rows fails ("too many SQL variables")."""
+        out: list[dict[str, Any]] = []
+        while True:
+            got = self.collection.get(
+                where=where, include=["documents", "metadatas"], limit=PAGE, offset=len(out)
             )
-        ]
+            rows = zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False)
+            out += [{"id": i, "text": d, "metadata": m} for i, d, m in rows]
+            if len(got["ids"]) < PAGE:
+                return out
 
     def values_present(self, field: str, values: Sequence[str]) -> set[str]:
         """Which of ``values`` some paper holds in metadata ``field`` (e.g. source, paper_id)."""

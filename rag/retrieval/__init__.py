@@ -47,7 +47,8 @@ def _hybrid(
             raise ConfigError(f"unknown reranker {settings.reranker!r} (choose from {known})")
         reranker = make(lexical, settings.candidates)
     return HybridRetriever(
-        DenseSource(store, embedder),
+        # the lexical index post-filters the dense query when hybrid retrieval keeps it in sync
+        DenseSource(store, embedder, lexical if settings.retrieval == "hybrid" else None),
         LexicalSource(lexical, store) if lexical is not None else None,
         mode=settings.retrieval,
         fusion=_fusion(settings),

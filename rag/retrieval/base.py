@@ -34,6 +34,7 @@ class Query:
     filters: Filters | None = None
     per_paper: int | None = None
     vector: np.ndarray | None = None  # the query embedding, once computed
+    bm25: np.ndarray | None = None  # BM25 of every lexical index row, once computed
 
 
 @dataclass

@@ -31,7 +31,7 @@ class LexicalSource:
             qids = lex.query_ids(query.text)
             if not qids or not len(lex):
                 return []
-            body = lex.scores(qids)
+            body = query.bm25 = lex.scores(qids)  # score() reuses them (same lock held)
             out = []
             for rank, (row, score) in enumerate(
                 top_rows(body, n, lex.mask(query.filters)), start=1
@@ -51,8 +51,10 @@ class LexicalSource:
         """Exact BM25 (0 when no query term is in the chunk) for every candidate."""
         lex = self.index
         with lex.lock:
-            qids = lex.query_ids(query.text)
-            body = lex.scores(qids) if qids and len(lex) else None
+            body = query.bm25
+            if body is None or len(body) != len(lex):
+                qids = lex.query_ids(query.text)
+                body = lex.scores(qids) if qids and len(lex) else None
             for c in candidates:
                 if c.row is None:
                     c.row = lex.row(c.chunk_id)
