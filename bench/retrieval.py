@@ -173,8 +173,7 @@ def summary(rows: list[dict]) -> dict[str, float]:
 
 
 def candidate_sets(home: Path, queries: list[Query], embedder: Any) -> tuple[Library, list]:
-    """Fused candidates per query (both retrievers' top 100), computed once; each with its exact
-    cosine too (the reranker's features), beside the bound fusion used (``cos_bound``)."""
+    """Fused candidates per query (both retrievers' top 100, exact scores), computed once."""
     from rag.retrieval.base import Query as RetrievalQuery
     from rag.retrieval.hybrid import HybridRetriever
 
@@ -184,9 +183,7 @@ def candidate_sets(home: Path, queries: list[Query], embedder: Any) -> tuple[Lib
     vectors = embedder.embed([q.text for q in queries])
     out = []
     for q, v in zip(queries, vectors, strict=True):
-        query = RetrievalQuery(q.text, retriever.candidates, vector=v)
-        cands = retriever.rank(query)
-        retriever.dense.cosines(query, cands)
+        cands = retriever.rank(RetrievalQuery(q.text, retriever.candidates, vector=v))
         out.append((q, cands))
     return lib, out
 
@@ -198,7 +195,7 @@ def paper_ndcg(order: Sequence[Any], gold: Sequence[str]) -> float:
 
 def fit(home: Path, queries: list[Query], embedder: Any) -> dict[str, Any]:
     from rag.retrieval import rerank
-    from rag.retrieval.fusion import fusion_cosine, weighted_scores
+    from rag.retrieval.fusion import weighted_scores
 
     train = [q for q in queries if q.half == 0]
     lib, sets = candidate_sets(home, train, embedder)
@@ -207,7 +204,7 @@ def fit(home: Path, queries: list[Query], embedder: Any) -> dict[str, Any]:
         total = 0.0
         for q, cands in sets:
             fused = weighted_scores(
-                {c.chunk_id: v for c in cands if (v := fusion_cosine(c)) is not None},
+                {c.chunk_id: c.cosine for c in cands if c.cosine is not None},
                 {c.chunk_id: c.bm25 for c in cands},
                 w,
             )

@@ -141,7 +141,7 @@ class Settings(BaseSettings):
         "or 'weighted' (normalised scores, lexical_weight for BM25).",
     )
     lexical_weight: float = Field(
-        default=0.65,
+        default=0.45,
         ge=0.0,
         le=1.0,
         description="Share of the BM25 score in weighted fusion (tuned on SciFact train claims).",

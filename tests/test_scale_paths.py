@@ -1,27 +1,21 @@
 """The paths that keep ingest and search flat as a library grows (issue 12): an ingest reads only
 its own batch's papers from the store, and a broad filter is applied after an unfiltered dense
-query (the lexical index's columns) with the same result as Chroma's prefiltered query; a hybrid
-query reads no vector of a chunk the dense list left out (fusion uses the list's cut-off, a bound
-on its cosine), keeps only the k best BM25 rows before sorting, and does not recount the store
-while its files are unchanged. All use the FakeEmbedder (tests.fakes) on the tiny test files;
-each takes a few seconds."""
+query (the lexical index's columns) with the same result as Chroma's prefiltered query. All use
+the FakeEmbedder (tests.fakes) on the tiny test files; each takes a few seconds."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from rag.index.catalog import paper_rows
 from rag.index.filters import Filters
-from rag.index.lexical import LexicalIndex, top_rows
+from rag.index.lexical import LexicalIndex
 from rag.retrieval.base import Query
 from rag.retrieval.dense import DenseSource
-from rag.retrieval.fusion import WeightedFusion, weighted_scores
 from rag.retrieval.hybrid import HybridRetriever
 from tests.conftest import DATA
 from tests.fakes import fake_library
@@ -101,96 +95,3 @@ def test_a_broad_filter_post_filters_the_dense_query_with_the_prefilters_result(
             assert wheres[-1] is not None
             assert post == pre, (f, n)
             assert post and all(f.matches(lib.store.texts([c])[c][1]) for c in post)
-
-
-def test_left_out_chunks_fuse_on_the_dense_cut_off_which_bounds_their_cosine(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """With fewer candidates than chunks the dense list is full: a chunk only BM25 proposed gets
-    the list's last cosine as its bound, with no vector read. Its exact cosine is at most that,
-    and fusing the exact cosines clipped there (what reading would give) ranks the same; hits
-    still carry exact cosines. FakeEmbedder; about 2 s."""
-    lib = fake_library(seed=False, chunk_tokens=40)
-    lib.ingest(ALL_TINY, progress=False)
-    retriever = lib.retriever
-    assert isinstance(retriever, HybridRetriever)
-    assert isinstance(retriever.fusion, WeightedFusion)
-    retriever.candidates = 4  # under the setting's minimum (10): the tiny library has ~30 chunks
-    assert lib.store.count_chunks() > 2 * retriever.candidates
-    reads: list[list[str]] = []
-    embeddings = type(lib.store).embeddings
-
-    def spy(self: Any, ids: Any) -> Any:
-        reads.append(list(ids))
-        return embeddings(self, ids)
-
-    monkeypatch.setattr(type(lib.store), "embeddings", spy)
-    left_out_seen = 0
-    for text in ["attention models and forecasting", "coral heatwaves bleaching", "byte tokens"]:
-        reads.clear()
-        q = Query(text, 2)
-        ranked = retriever.rank(q)
-        floor = q.dense_floor
-        assert floor is not None and reads == []  # a full list, and no vector read for fusion
-        left_out = [c for c in ranked if c.dense_rank is None]
-        assert all(c.cosine is None and c.cos_bound == floor for c in left_out)
-        left_out_seen += len(left_out)
-        retriever.dense.cosines(q, ranked)  # now read them all, exactly
-        assert all(c.cosine is not None and c.cosine <= floor + 1e-6 for c in left_out)
-        exact = {c.chunk_id: max(float(c.cosine or 0.0), floor) for c in ranked}
-        fused = weighted_scores(
-            exact, {c.chunk_id: c.bm25 for c in ranked}, retriever.fusion.lexical_weight
-        )
-        by_exact = sorted(ranked, key=lambda c: (-fused[c.chunk_id], c.chunk_id))
-        assert [c.chunk_id for c in by_exact] == [c.chunk_id for c in ranked]
-        cosine = {c.chunk_id: c.cosine for c in ranked}
-        for h in lib.retrieve(text, 2):
-            assert h.score == pytest.approx(cosine[h.chunk_id], abs=1e-5)  # read for the hit
-    assert left_out_seen > 0
-
-
-def test_top_rows_sorts_only_the_k_best_with_the_full_sorts_result() -> None:
-    """Ties (many equal scores), zeros, masks, k from 0 to past the row count; instant."""
-    rng = np.random.default_rng(0)
-    for trial in range(200):
-        n = int(rng.integers(1, 300))
-        scores = rng.integers(0, 6, n).astype(np.float32)
-        mask = rng.random(n) > 0.3 if trial % 2 else None
-        k = int(rng.integers(0, n + 3))
-        s = scores if mask is None else np.where(mask, scores, 0.0)
-        pos = np.flatnonzero(s > 0)
-        want = [(int(i), float(s[i])) for i in pos[np.lexsort((pos, -s[pos]))][:k]]
-        assert top_rows(scores, k, mask) == want
-
-
-def test_the_chunk_count_is_kept_while_the_store_files_are_unchanged(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Chroma's count (a scan) runs again only once the SQLite files changed, and never on files
-    written in the last ``SETTLED_S`` s; a write through another store object (as another
-    process's) is seen at once. FakeEmbedder; about 2 s."""
-    import rag.index.filesig as filesig
-
-    lib = fake_library(seed=False, chunk_tokens=40)
-    lib.ingest(ALL_TINY[:1], progress=False)
-    store = lib.store
-    calls: list[int] = []
-    count = type(store.collection).count
-
-    def spy(self: Any) -> int:
-        if self is store.collection:
-            calls.append(1)
-        return int(count(self))
-
-    monkeypatch.setattr(type(store.collection), "count", spy)
-    first = store.count_chunks()
-    assert store.count_chunks() == first and len(calls) == 2  # just written: not trusted yet
-    monkeypatch.setattr(filesig, "SETTLED_S", 0.0)
-    assert store.count_chunks() == first and store.count_chunks() == first
-    assert len(calls) == 3  # kept
-    time.sleep(0.05)  # past the file system's timestamp tick
-    other = fake_library(home=lib.home, seed=False, chunk_tokens=40)
-    other.ingest(ALL_TINY[1:], progress=False)
-    grown = store.count_chunks()
-    assert grown > first and len(calls) == 4
-    assert grown == int(count(other.store.collection))

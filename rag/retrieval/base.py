@@ -1,8 +1,7 @@
 """What every retrieval stage promises: one interface per stage.
 
 * a :class:`CandidateSource` (dense, lexical) proposes its best chunks for a query, and scores
-  any candidate another source proposed (exactly; or, for the dense source, by the bound its
-  list's cut-off gives, :attr:`Query.dense_floor`);
+  exactly any candidate another source proposed;
 * a :class:`Fusion` turns the union of candidates into one ranking;
 * a :class:`Reranker` reorders the top of that ranking, reading each passage's **text** (so a
   text model, such as a cross-encoder, can plug in);
@@ -36,9 +35,6 @@ class Query:
     per_paper: int | None = None
     vector: np.ndarray | None = None  # the query embedding, once computed
     bm25: np.ndarray | None = None  # BM25 of every lexical index row, once computed
-    #: The cosine of the last chunk of a full dense list (n proposed): every chunk it left out is
-    #: at most this close to the query. None: the list held every chunk the filters pass.
-    dense_floor: float | None = None
 
 
 @dataclass
@@ -50,7 +46,6 @@ class Candidate:
     row: int | None = None  # row in the lexical index
     dense_rank: int | None = None  # 1-based rank in the dense list, None if not in it
     cosine: float | None = None  # exact cosine to the query (None: not known yet)
-    cos_bound: float | None = None  # unread: the cosine is at most this (Query.dense_floor)
     bm25_rank: int | None = None  # 1-based rank in the BM25 list, None if not in it
     bm25: float = 0.0  # exact BM25 score of the chunk (0 when it shares no term)
     fused: float = 0.0
@@ -66,7 +61,7 @@ class CandidateSource(Protocol):
         ...
 
     def score(self, query: Query, candidates: Sequence[Candidate]) -> None:
-        """Fill this source's score (exact, or a bound) on candidates that lack it."""
+        """Fill this source's exact score on candidates that lack it."""
         ...
 
 

@@ -2,14 +2,7 @@
 
 Scores are cosine similarities (the collection uses cosine space: cosine = 1 - distance).
 Candidates carry ids and cosines only; the hybrid retriever reads the text and metadata of the
-few that make the final list.
-
-A candidate the lexical source proposed and the dense list left out gets no vector read for
-fusion when that list was full (``n`` chunks): its cosine is at most the last listed one's
-(:attr:`~rag.retrieval.base.Query.dense_floor`, up to HNSW's approximation), and that bound is
-what fusion uses (:mod:`rag.retrieval.fusion`). Reading those vectors (~90 a query) was the
-largest part of a hybrid query (15 ms of 52 at 100k chunks); the few that make the final list
-are read for their hit's exact cosine (:meth:`DenseSource.cosines`). The query
+few that make the final list. The query
 is the one llama-index's ``ChromaVectorStore`` runs (``Store.vector_store()`` still gives that
 store), asked directly so that answering a question does not import llama-index.
 
@@ -75,7 +68,6 @@ class DenseSource:
         if nearest is None:
             where = query.filters.where() if query.filters else None
             nearest = self.store.nearest(vector, n, where)
-        query.dense_floor = nearest[-1][1] if len(nearest) >= n else None
         # text and metadata are read later, for the candidates that make the final k
         return [
             Candidate(chunk_id=cid, paper_id=paper_of(cid), dense_rank=rank, cosine=cos)
@@ -110,18 +102,7 @@ class DenseSource:
         return out if want >= len(mask) else None
 
     def score(self, query: Query, candidates: Sequence[Candidate]) -> None:
-        """For candidates another source proposed: the bound :attr:`Query.dense_floor` when the
-        dense list was full (no read), else their exact cosines."""
-        floor = query.dense_floor
-        if floor is None:
-            self.cosines(query, candidates)
-            return
-        for c in candidates:
-            if c.cosine is None:
-                c.cos_bound = floor
-
-    def cosines(self, query: Query, candidates: Sequence[Candidate]) -> None:
-        """Exact cosines for candidates that lack one (one read of their vectors)."""
+        """Exact cosines for candidates another source proposed (one read of their vectors)."""
         missing = [c for c in candidates if c.cosine is None]
         if not missing:
             return

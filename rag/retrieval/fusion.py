@@ -1,14 +1,9 @@
 """Fusion: how the candidate lists of several sources become one ranking.
 
-* :class:`WeightedFusion` (default): every candidate is scored on both sides, whichever source
-  proposed it: its exact BM25, and its cosine, or for a chunk a full dense list left out the
-  list's cut-off (the last listed cosine, a bound on its own: its vector is not read,
-  :mod:`rag.retrieval.dense`). Each score is normalised over the candidates (the cosine from the
-  cut-off, 0, to the best one, 1) and they are added, BM25's share (``lexical_weight``) tuned on
-  SciFact train claims (``bench/retrieval.py --fit``). The bound leaves such chunks at 0 on the
-  dense side, where their exact cosines would put them at most ~0.3 above the one furthest
-  away; refit with it, ``lexical_weight`` went 0.45 -> 0.65 and nDCG@10 on the held-out half
-  0.7309 -> 0.7293 (README "Retrieval").
+* :class:`WeightedFusion` (default): every candidate is scored exactly on both sides (cosine and
+  BM25, whichever source proposed it); each score is normalised over the candidates and they are
+  added, BM25's share (``lexical_weight``) tuned on SciFact train claims
+  (``bench/retrieval.py --fit``).
 * :class:`RRFFusion`: plain reciprocal rank fusion of the sources' rankings.
 * :class:`SingleFusion`: one source's own score (``dense`` or ``bm25`` mode).
 
@@ -45,8 +40,8 @@ def weighted_scores(
 ) -> dict[str, float]:
     """``(1 - w) * cos' + w * bm25'`` over one candidate set, where ``cos'`` is the cosine
     min-max normalised over the candidates and ``bm25'`` the BM25 score divided by the best one
-    (a chunk sharing no term with the query scores 0). Each candidate's scores come from both
-    sides, whichever retriever proposed it (the cosine may be a bound: :func:`fusion_cosine`)."""
+    (a chunk sharing no term with the query scores 0). Both scores are exact for every
+    candidate, whichever retriever proposed it."""
     keys = list(dict.fromkeys([*cosines, *bm25]))
     if not keys:
         return {}
@@ -59,20 +54,17 @@ def weighted_scores(
     return {c: float(v) for c, v in zip(keys, fused, strict=True)}
 
 
-def fusion_cosine(c: Candidate) -> float | None:
-    """The cosine weighted fusion counts: the bound when the dense list left the chunk out
-    (even once its exact cosine is known), else its cosine (None: gone from the store)."""
-    return c.cos_bound if c.cos_bound is not None else c.cosine
-
-
 @dataclass(frozen=True)
 class WeightedFusion:
-    lexical_weight: float = 0.65
+    lexical_weight: float = 0.45
 
     def fuse(self, candidates: Sequence[Candidate]) -> list[Candidate]:
-        cosines = {c.chunk_id: v for c in candidates if (v := fusion_cosine(c)) is not None}
-        cands = [c for c in candidates if c.chunk_id in cosines]  # others: gone from the store
-        fused = weighted_scores(cosines, {c.chunk_id: c.bm25 for c in cands}, self.lexical_weight)
+        cands = [c for c in candidates if c.cosine is not None]  # None: gone from the store
+        fused = weighted_scores(
+            {c.chunk_id: c.cosine for c in cands if c.cosine is not None},
+            {c.chunk_id: c.bm25 for c in cands},
+            self.lexical_weight,
+        )
         for c in cands:
             c.fused = fused.get(c.chunk_id, 0.0)
         return ranked(cands)
@@ -122,6 +114,6 @@ def _bm25_key(c: Candidate) -> tuple[int, str]:
 
 #: Fusions by the ``fusion`` setting's value.
 FUSIONS: dict[str, Callable[..., object]] = {
-    "weighted": lambda lexical_weight=0.65, **_: WeightedFusion(lexical_weight),
+    "weighted": lambda lexical_weight=0.45, **_: WeightedFusion(lexical_weight),
     "rrf": lambda **_: RRFFusion(),
 }

@@ -119,7 +119,7 @@ class HybridRetriever:
         top = list(ranked[: k + 5])  # a few spare in case some were removed since the index synced
         if not top:
             return []
-        self.dense.cosines(q, top)
+        self.dense.score(q, top)
         unread = [c.chunk_id for c in top if c.text is None]
         found = self.store.texts(unread)
         hits = []
