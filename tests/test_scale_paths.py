@@ -6,14 +6,16 @@ the FakeEmbedder (tests.fakes) on the tiny test files; each takes a few seconds.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from rag.index.catalog import paper_rows
 from rag.index.filters import Filters
-from rag.index.lexical import LexicalIndex
+from rag.index.lexical import LexicalIndex, top_rows
 from rag.retrieval.base import Query
 from rag.retrieval.dense import DenseSource
 from rag.retrieval.hybrid import HybridRetriever
@@ -95,3 +97,50 @@ def test_a_broad_filter_post_filters_the_dense_query_with_the_prefilters_result(
             assert wheres[-1] is not None
             assert post == pre, (f, n)
             assert post and all(f.matches(lib.store.texts([c])[c][1]) for c in post)
+
+
+def test_top_rows_sorts_only_the_k_best_with_the_full_sorts_result() -> None:
+    """Ties (many equal scores), zeros, masks, k from 0 to past the row count; instant."""
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 300))
+        scores = rng.integers(0, 6, n).astype(np.float32)
+        mask = rng.random(n) > 0.3 if trial % 2 else None
+        k = int(rng.integers(0, n + 3))
+        s = scores if mask is None else np.where(mask, scores, 0.0)
+        pos = np.flatnonzero(s > 0)
+        want = [(int(i), float(s[i])) for i in pos[np.lexsort((pos, -s[pos]))][:k]]
+        assert top_rows(scores, k, mask) == want
+
+
+def test_the_chunk_count_is_kept_while_the_store_files_are_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chroma's count (a scan) runs again only once the SQLite files changed, and never on files
+    written in the last ``SETTLED_S`` s; a write through another store object (as another
+    process's) is seen at once. FakeEmbedder; about 2 s."""
+    import rag.index.filesig as filesig
+
+    lib = fake_library(seed=False, chunk_tokens=40)
+    lib.ingest(ALL_TINY[:1], progress=False)
+    store = lib.store
+    calls: list[int] = []
+    count = type(store.collection).count
+
+    def spy(self: Any) -> int:
+        if self is store.collection:
+            calls.append(1)
+        return int(count(self))
+
+    monkeypatch.setattr(type(store.collection), "count", spy)
+    first = store.count_chunks()
+    assert store.count_chunks() == first and len(calls) == 2  # just written: not trusted yet
+    monkeypatch.setattr(filesig, "SETTLED_S", 0.0)
+    assert store.count_chunks() == first and store.count_chunks() == first
+    assert len(calls) == 3  # kept
+    time.sleep(0.05)  # past the file system's timestamp tick
+    other = fake_library(home=lib.home, seed=False, chunk_tokens=40)
+    other.ingest(ALL_TINY[1:], progress=False)
+    grown = store.count_chunks()
+    assert grown > first and len(calls) == 4
+    assert grown == int(count(other.store.collection))
