@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 #: Package data: the seed question set and the CI thresholds (``eval/`` links there).
 EVAL_DATA = Path(str(files("rag") / "data" / "eval"))
 SEED_DATASET = EVAL_DATA / "datasets" / "seed.jsonl"
+#: More dev questions over the bundled corpus (splits ``dev2``, for tuning, and ``dev2-held``,
+#: kept to check that tuning generalises); never part of the CI gate.
+SEED_EXTRA = EVAL_DATA / "datasets" / "seed_extra.jsonl"
+#: The seed suite's splits: the file each is in.
+SEED_SPLITS = {"dev": SEED_DATASET, "test": SEED_DATASET, "dev2": SEED_EXTRA,
+               "dev2-held": SEED_EXTRA}  # fmt: skip
 THRESHOLDS = EVAL_DATA / "thresholds.toml"
 GATE_EXIT = 3
 
@@ -49,7 +55,7 @@ Rows = list[dict[str, Any]]
 @dataclass
 class Options:
     suite: str
-    split: str | None = None  # seed: dev (default), test, all; the others: train
+    split: str | None = None  # seed: dev (default), test, dev2, dev2-held, all; others: train
     backend: str | None = None  # extractive | openai:MODEL (default: settings)
     judge: str = "offline"  # offline | llm | openai:MODEL
     limit: int | None = None

@@ -14,7 +14,7 @@ from typing import Any
 from rag.errors import ConfigError
 from rag.eval import metrics as M
 from rag.eval import report as R
-from rag.eval.context import KEYS, Context, Options, Rows, RunResult
+from rag.eval.context import KEYS, SEED_SPLITS, Context, Options, Rows, RunResult
 from rag.eval.runs import check_thresholds, compare, load_thresholds, save_run
 from rag.eval.suites import SUITES
 
@@ -28,7 +28,7 @@ def run(opts: Options) -> RunResult:
 
     if opts.suite not in SUITES:
         raise ConfigError(f"unknown suite {opts.suite!r}; choose from {', '.join(SUITES)}")
-    splits = ("dev", "test", "all") if opts.suite == "seed" else ("train",)
+    splits = (*SEED_SPLITS, "all") if opts.suite == "seed" else ("train",)
     split = opts.split or splits[0]
     if split not in splits:
         raise ConfigError(f"suite {opts.suite} has split {'|'.join(splits)}, not {split!r}")

@@ -18,6 +18,7 @@ from rag.eval.context import (
     SCIFACT_CHUNKS,
     SEED_CHUNKS,
     SEED_DATASET,
+    SEED_SPLITS,
     Context,
     Rows,
     benchmarks_dir,
@@ -61,8 +62,12 @@ def answer_fields(answer: Answer, scores: M.CitationScores) -> dict[str, Any]:
 def run_seed(ctx: Context) -> Rows:
     from rag.ingest import bundled_seed_dir
 
-    questions = read_jsonl(need(SEED_DATASET, "the seed question set"))
-    questions = [q for q in questions if ctx.split in ("all", q["split"])]
+    if ctx.split == "all":  # the dev and test splits, as before the extra questions
+        questions = read_jsonl(need(SEED_DATASET, "the seed question set"))
+    else:
+        path = SEED_SPLITS[ctx.split]
+        questions = [q for q in read_jsonl(need(path, f"the seed {ctx.split} questions"))
+                     if q["split"] == ctx.split]  # fmt: skip
     lib = eval_library(ctx, "seed-library")
     if lib.store.count_chunks() == 0:
         lib.ingest([bundled_seed_dir()], progress=ctx.opts.progress)

@@ -21,9 +21,9 @@ SUITES = ("seed", "scifact", "pubmedqa", "judge")
 @click.argument("suite", required=False, type=click.Choice(SUITES))
 @click.option(
     "--split",
-    type=click.Choice(["dev", "test", "all", "train"]),
+    type=click.Choice(["dev", "test", "dev2", "dev2-held", "all", "train"]),
     default=None,
-    help="Question split (seed: dev [default], test, all; others: train).",
+    help="Question split (seed: dev [default], test, dev2, dev2-held, all = dev+test; else train).",
 )
 @click.option(
     "--backend",
