@@ -120,6 +120,7 @@ class ExtractiveBackend:
         facet_weight: float = 0.5,
         fit_bonus: float = 0.05,
         finding_margin: float = 0.3,
+        max_group: int = 0,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -136,6 +137,7 @@ class ExtractiveBackend:
         self.one_margin = one_margin  # ... within this of the paper's best
         self.facet_weight = facet_weight  # of a clause's own score in a sentence's clause score
         self.fit_bonus = fit_bonus  # ... up (down) when it states (lacks) the kind asked
+        self.max_group = max_group
         self.finding_margin = finding_margin  # many-paper: a paper's finding within this of best
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
@@ -262,7 +264,7 @@ class ExtractiveBackend:
                 group += self._contribution(scored, sources, ss[0], [*firsts, *group])
             group += self._finding(ss, [*firsts, *group], reason)
             group += self._by_facet(ss, [*firsts, *group])
-            chosen += group
+            chosen += group[: self.max_group] if self.max_group else group
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
     def _finding(
@@ -273,9 +275,9 @@ class ExtractiveBackend:
         ``finding_margin`` of its best sentence, unless one is already ``chosen``."""
 
         def finding(s: ScoredSentence) -> bool:
-            return bool(FINDING_RE.search(s.text)) and (
-                not reason or bool(REASON_RE.search(s.text))
-            )
+            if reason:  # a finding that gives a reason ("we prove that X is not ...")
+                return bool(FINDING_RE.search(s.text) and REASON_RE.search(s.text))
+            return bool(FINDING_RE.search(s.text) or CLAIM_RE.search(s.text))
 
         if not self.finding_margin or any(finding(c) for c in chosen if c in ranked):
             return []

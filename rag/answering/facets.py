@@ -42,7 +42,7 @@ _METHOD_Q = re.compile(r"\bhow (is|are|was|were|does|do|did|can)\b|\b(trained|us
 FINDING_RE = re.compile(
     r"\b(we|this (paper|work|study)|our (work|analysis|experiments?|results?|findings?|study|"
     r"theory))\b[^.]{0,60}?\b(show|find|found|prove|identify|reveal|demonstrate|observe|discover|"
-    r"indicate|confirm|establish|argue|propose|introduce|present)\w*|\b(results?|experiments?|"
+    r"indicate|confirm|establish|argue)\w*|\b(results?|experiments?|"
     r"analys[ie]s|findings?|evaluations?) (show|indicate|reveal|suggest|demonstrate|confirm)\w*",
     re.IGNORECASE,
 )
