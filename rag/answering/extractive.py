@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.answering.facets import FINDING_RE, REASON_RE, asks_reason, facets, fits
+from rag.answering.facets import FINDING_RE, REASON_RE, Facet, asks_reason, facets, fits
 from rag.answering.focus import analyse, answers_kind
 from rag.answering.grammar import Draft, DraftSentence, strip_markers
 from rag.index.chunking import split_by_offsets
@@ -166,7 +166,7 @@ class ExtractiveBackend:
             by_part = tuple(
                 (1 - self.facet_weight) * score
                 + self.facet_weight * _mix(float(sim[i + 1]), f_terms[i], text, title_terms, 0.6)
-                + self.fit_bonus * (1 if fits(f, text) else -1)
+                + self._fit(f, text)
                 for i, f in enumerate(parts)
             )
             shared = q_terms & (set(terms(text)) | title_terms)
@@ -174,6 +174,13 @@ class ExtractiveBackend:
             scored.append(ScoredSentence(text, n, score, float(sim[0]), overlap, by_part))
         scored.sort(key=lambda s: -s.score)
         return scored
+
+    def _fit(self, facet: Facet, text: str) -> float:
+        """``fit_bonus`` up when ``text`` states the kind of answer the clause asks for, down
+        when not; a clause asking for a number is never answered by a sentence without one."""
+        if fits(facet, text):
+            return self.fit_bonus
+        return -1.0 if facet.kind == "quantity" else -self.fit_bonus
 
     def draft(
         self,
