@@ -6,14 +6,17 @@ chunk reader."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rag.answering.extractive import ExtractiveBackend
 from rag.answering.facets import FINDING_RE, REASON_RE, facets, fits
+from rag.library import Library
 from rag.pipeline import neighbours
 from rag.schema import Hit
-from tests.fakes import FakeEmbedder
+from tests.fakes import FakeEmbedder, fake_library
 
 
 def _hits(papers: dict[str, tuple[str, ...]]) -> list[Hit]:
@@ -138,3 +141,44 @@ def test_neighbours_are_the_adjacent_chunks_not_already_retrieved() -> None:
         ("q#0", "q", stored["q#0"]), ("q#2", "q", stored["q#2"])
     ]  # fmt: skip
     assert neighbours(hits[:1], lambda ids: {}) == []  # nothing stored: nothing added
+
+
+def test_a_many_paper_question_reads_its_passages_neighbours(tmp_path: Path) -> None:
+    """Wiring, through ``Library`` (fake embedder, real Chroma, a spy backend): a "which papers"
+    question gives the backend each retrieved passage's adjacent chunks too (one passage per
+    paper is retrieved); a one-paper question gets the retrieved passages only."""
+    long = " ".join(
+        f"Sparse routing experiment {i} improves perplexity by {i}%." for i in range(30)
+    )
+    src = tmp_path / "long.jsonl"
+    rows = [
+        {"id": "big", "title": "Sparse routing", "abstract": long},
+        {"id": "small", "title": "Routing", "abstract": "Sparse routing helps."},
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lib = fake_library(seed=False, chunk_tokens=40, top_k=4)
+    lib.ingest([src], progress=False)
+    seen: list[list[Hit]] = []
+    backend = lib.backend
+
+    class Spy:  # a backend injected through the constructor, recording what it is given
+        name = "spy"
+
+        def draft(self, question: str, sources: list[Hit], on_delta: object = None) -> object:
+            seen.append(list(sources))
+            return backend.draft(question, sources)
+
+    spied = Library(home=lib.home, embedder=lib.embedder, backend=Spy(), seed=False, top_k=4)  # type: ignore[arg-type]
+    retrieved = spied.pipeline.retrieve(
+        "Which papers improve perplexity with sparse routing?", 12, per_paper=1
+    )
+    spied.ask("Which papers improve perplexity with sparse routing?")
+    many = seen[-1]
+    assert [h.chunk_id for h in many[: len(retrieved)]] == [h.chunk_id for h in retrieved]
+    big = next(h for h in retrieved if h.paper_id == "big")
+    index = int(str(big.metadata["chunk_index"]))
+    near = {f"big#{j}" for j in (index - 1, index + 1) if j >= 0}
+    assert near and near <= {h.chunk_id for h in many}  # the big paper's neighbours are read
+    assert len({h.chunk_id for h in many}) == len(many)  # none twice
+    spied.ask("Does sparse routing improve perplexity?")
+    assert len(seen[-1]) <= 4  # a one-paper question: its top_k passages only
