@@ -4,9 +4,10 @@ Its answer is the retrieved sentences that best address the question, each cited
 it comes from. A sentence's score mixes its embedding similarity to the question (MiniLM), its
 passage's similarity (the context a paraphrased question matches) and the share of the question's
 content terms it contains. Parts of the question the best sentences leave out are covered by
-more sentences of the same paper that state them (:meth:`ExtractiveBackend._covering`); a
+more sentences of the same paper that state them (:meth:`ExtractiveBackend._covering`), and
+each clause of a multi-part question by its best sentence (:mod:`rag.answering.facets`); a
 many-paper answer gives each relevant paper its best sentence and, grouped with it, one more
-that covers another part of the question.
+that covers another part of the question, the paper's finding and its answer to each clause.
 """
 
 from __future__ import annotations
@@ -120,7 +121,6 @@ class ExtractiveBackend:
         facet_weight: float = 0.5,
         fit_bonus: float = 0.05,
         finding_margin: float = 0.3,
-        max_group: int = 0,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -137,7 +137,6 @@ class ExtractiveBackend:
         self.one_margin = one_margin  # ... within this of the paper's best
         self.facet_weight = facet_weight  # of a clause's own score in a sentence's clause score
         self.fit_bonus = fit_bonus  # ... up (down) when it states (lacks) the kind asked
-        self.max_group = max_group
         self.finding_margin = finding_margin  # many-paper: a paper's finding within this of best
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
@@ -221,7 +220,10 @@ class ExtractiveBackend:
             covered = q_terms & {t for c in chosen for t in terms(c.text)}
             extra = self._covering(ranked, q_terms, covered, self.one_extra, self.one_margin)
             chosen += [s for s in extra if all(s.text != c.text for c in chosen)]
-        chosen += self._by_facet(scored, chosen)  # each clause's best sentence, any paper
+        cited = {sources[c.source - 1].paper_id for c in chosen}  # each clause, from those papers
+        chosen += self._by_facet(
+            [s for s in scored if sources[s.source - 1].paper_id in cited], chosen
+        )
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
     def _contribution(
@@ -250,9 +252,9 @@ class ExtractiveBackend:
         self, scored: list[ScoredSentence], sources: list[Hit], question: str = ""
     ) -> Draft:
         """Multi-paper and "what do the papers say" questions: each relevant paper's best
-        sentence, papers in order of relevance; how many follows relevance, not a count. Each
-        paper may add sentences that cover parts of the question its first did not
-        (:meth:`_covering`), grouped with it."""
+        sentence, papers in order of relevance; how many follows relevance, not a count. Grouped
+        with it: a sentence covering parts of the question it did not (:meth:`_covering`), its
+        finding (:meth:`_finding`), its best sentence for each clause (:meth:`_by_facet`)."""
         best = scored[0].score
         floor = max(self.min_score, best - self.paper_margin)
         by_paper: dict[str, list[ScoredSentence]] = {}
@@ -271,7 +273,7 @@ class ExtractiveBackend:
                 group += self._contribution(scored, sources, ss[0], [*firsts, *group])
             group += self._finding(ss, [*firsts, *group], reason)
             group += self._by_facet(ss, [*firsts, *group])
-            chosen += group[: self.max_group] if self.max_group else group
+            chosen += group
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
     def _finding(
