@@ -38,6 +38,8 @@ def test_facets_split_a_multi_part_question_and_keep_its_setup() -> None:
     assert parts[1].text.endswith("what length reductions do they report?")
     assert facets("What does Block-LoRA share across its sub-matrices?") == []
     why = facets("Why does linear attention fall short, and which fix has been proposed?")
+    limits = facets("What limits linear attention, and how has it been fixed?")
+    assert [p.kind for p in limits] == ["reason", "general"]
     assert [p.kind for p in why] == ["reason", "general"]
     assert fits(why[0], "The drop is due to the low-rank feature map.")
     assert not fits(why[0], "Linear attention is fast.")

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rag.answering.focus import analyse, answers_kind
+from rag.answering.focus import Focus, analyse, answers_kind
 
 FacetKind = Literal["quantity", "reason", "method", "general"]
 
@@ -32,8 +32,8 @@ _ASKS = re.compile(
     r"\b(what|how|which|why|where|who|when|whether|does|do|did|is|are|can)\b|\?", re.IGNORECASE
 )
 _REASON_Q = re.compile(
-    r"\b(why|what (problem|issue|limitation|challenge|reason)s?|motivat\w*|cause[sd]?|fall\w* "
-    r"short|fails?|limit\w*)\b",
+    r"\b(why|what (problem|issue|limitation|challenge|reason)s?|motivat\w*|what (limits|causes|"
+    r"explains|drives)|fall\w* short)\b",
     re.IGNORECASE,
 )
 _METHOD_Q = re.compile(r"\bhow (is|are|was|were|does|do|did|can)\b|\b(trained|used|work)\b", re.I)
@@ -66,6 +66,7 @@ METHOD_RE = re.compile(
 class Facet:
     text: str  # the clause, with the question's statement before it ("Two papers ... .")
     kind: FacetKind
+    focus: Focus  # what the clause asks for (its numbers are not answers)
 
 
 def facets(question: str) -> list[Facet]:
@@ -79,7 +80,8 @@ def facets(question: str) -> list[Facet]:
     if len(asked) < 2:
         return []
     context = " ".join(setup)
-    return [Facet(f"{context} {p}".strip(), _kind(p)) for p in asked]
+    texts = [f"{context} {p}".strip() for p in asked]
+    return [Facet(t, _kind(p), analyse(t)) for t, p in zip(texts, asked, strict=True)]
 
 
 def _kind(clause: str) -> FacetKind:
@@ -95,7 +97,7 @@ def _kind(clause: str) -> FacetKind:
 def fits(facet: Facet, sentence: str) -> bool:
     """Whether ``sentence`` states the kind of answer ``facet`` asks for."""
     if facet.kind == "quantity":
-        return answers_kind(analyse(facet.text), sentence) or bool(
+        return answers_kind(facet.focus, sentence) or bool(
             re.search(r"\d[\d,.]*\s*(%|percent|million|billion|[MBK]\b)", sentence)
         )
     if facet.kind == "reason":
