@@ -3,11 +3,11 @@ calls these on first use; anything passed to ``Library(...)`` replaces them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rag.index.locks import try_write_lock, write_lock
+from rag.index.locks import try_write_lock, with_fresh_view, write_lock
 from rag.schema import Stats
 from rag.settings import Settings
 
@@ -123,9 +123,15 @@ def build_pipeline(
     backend: Backend,
     verifier: Verifier,
     llm_client: LLM | None,
+    store: Store | None = None,
 ) -> Pipeline:
+    """The pipeline; with ``store``, many-paper questions also read their passages' neighbours."""
     from rag.answering.summary import summary_backend
     from rag.pipeline import Pipeline
+
+    def read(ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        assert store is not None
+        return with_fresh_view(store, lambda: store.texts(ids))
 
     return Pipeline(
         retriever,
@@ -135,4 +141,5 @@ def build_pipeline(
         max_per_paper=settings.max_per_paper,
         summary_backend=summary_backend(backend),
         condenser=llm_client,
+        passages=read if store is not None else None,
     )

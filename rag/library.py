@@ -163,9 +163,9 @@ class Library:
         return build_verifier(self.settings, self.embedder, lexicon)
 
     def _build_pipeline(self) -> Pipeline:
-        return build_pipeline(
-            self.settings, self.retriever, self.backend, self.verifier, self.llm_client
-        )
+        retriever = self.retriever  # ours reads the store: many-paper questions read it too
+        return build_pipeline(self.settings, retriever, self.backend, self.verifier,
+                              self.llm_client, self._parts.get("store"))  # fmt: skip
 
     def _sync_lexical(self, papers: Sequence[str] = ()) -> None:
         """Keep the lexical index in step with the store after a write of ``papers``."""

@@ -16,9 +16,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rag.schema import Answer, Hit
 
@@ -33,6 +33,37 @@ if TYPE_CHECKING:
 
 #: Passages (one per paper) read for a question about several papers ("which papers...").
 MANY_PAPERS = 12
+
+#: Reads stored chunks by id (:meth:`rag.index.store.Store.texts`): ``{id: (text, metadata)}``.
+PassageReader = Callable[[Sequence[str]], dict[str, tuple[str, dict[str, Any]]]]
+
+
+def neighbours(hits: Sequence[Hit], read: PassageReader) -> list[Hit]:
+    """The chunks next to each hit in its paper (chunk index -1 and +1) that are not hits
+    themselves, in the hits' order. A many-paper question reads one passage per paper; a key
+    sentence of a paper is often in its other half (an abstract is two 256-token chunks)."""
+    have = {h.chunk_id for h in hits}
+    wanted: list[str] = []
+    for hit in hits:
+        index = hit.metadata.get("chunk_index")
+        if not isinstance(index, int):
+            continue
+        for j in (index - 1, index + 1):
+            cid = f"{hit.paper_id}#{j}"  # as rag.index.chunking names chunks
+            if j >= 0 and cid not in have:
+                have.add(cid)
+                wanted.append(cid)
+    found = read(wanted) if wanted else {}
+    out = []
+    for cid in wanted:
+        if cid in found:
+            text, meta = found[cid]
+            pid = str(meta.get("paper_id", cid.rsplit("#", 1)[0]))
+            title = str(meta.get("title", ""))
+            meta = {**meta, "paper_id": pid, "title": title}
+            out.append(Hit(chunk_id=cid, paper_id=pid, title=title, text=text, score=0.0,
+                           metadata=meta))  # fmt: skip
+    return out
 
 
 @dataclass(frozen=True)
@@ -58,6 +89,7 @@ class Pipeline:
         max_per_paper: int = 2,
         summary_backend: Backend | None = None,
         condenser: LLM | None = None,
+        passages: PassageReader | None = None,
     ) -> None:
         self.retriever = retriever
         self.backend = backend
@@ -66,6 +98,7 @@ class Pipeline:
         self.max_per_paper = max_per_paper
         self.summary_backend = summary_backend or backend
         self.condenser = condenser  # rewrites chat follow-ups (None: by rule)
+        self.passages = passages  # many-paper questions also read each passage's neighbours
 
     # --- retrieval ----------------------------------------------------------------------------
 
@@ -140,6 +173,8 @@ class Pipeline:
         else:
             k, per_paper = self.top_k, self.max_per_paper
         sources = self.retrieve(search_query or question, k, filters=filters, per_paper=per_paper)
+        if per_paper == 1 and self.passages is not None:
+            sources += neighbours(sources, self.passages)
         return self.answer(question, sources, on_delta=on_delta, started=t0)
 
     def stream(

@@ -4,9 +4,10 @@ Its answer is the retrieved sentences that best address the question, each cited
 it comes from. A sentence's score mixes its embedding similarity to the question (MiniLM), its
 passage's similarity (the context a paraphrased question matches) and the share of the question's
 content terms it contains. Parts of the question the best sentences leave out are covered by
-more sentences of the same paper that state them (:meth:`ExtractiveBackend._covering`); a
+more sentences of the same paper that state them (:meth:`ExtractiveBackend._covering`), and
+each clause of a multi-part question by its best sentence (:mod:`rag.answering.facets`); a
 many-paper answer gives each relevant paper its best sentence and, grouped with it, one more
-that covers another part of the question.
+that covers another part of the question, the paper's finding and its answer to each clause.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rag.answering.facets import FINDING_RE, REASON_RE, Facet, asks_reason, facets, fits
 from rag.answering.focus import analyse, answers_kind
 from rag.answering.grammar import Draft, DraftSentence, strip_markers
 from rag.index.chunking import split_by_offsets
@@ -87,6 +89,7 @@ class ScoredSentence:
     score: float
     similarity: float
     overlap: float
+    facets: tuple[float, ...] = ()  # its score for each clause of a multi-part question
 
 
 class ExtractiveBackend:
@@ -115,6 +118,9 @@ class ExtractiveBackend:
         passage_weight: float = 0.1,
         one_extra: int = 2,
         one_margin: float = 0.3,
+        facet_weight: float = 0.5,
+        fit_bonus: float = 0.05,
+        finding_margin: float = 0.3,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -129,6 +135,9 @@ class ExtractiveBackend:
         self.passage_weight = passage_weight  # of the passage's similarity in a sentence's score
         self.one_extra = one_extra  # one-paper answers: sentences covering the question's rest
         self.one_margin = one_margin  # ... within this of the paper's best
+        self.facet_weight = facet_weight  # of a clause's own score in a sentence's clause score
+        self.fit_bonus = fit_bonus  # ... up (down) when it states (lacks) the kind asked
+        self.finding_margin = finding_margin  # many-paper: a paper's finding within this of best
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
         candidates: list[tuple[str, int]] = []
@@ -138,24 +147,39 @@ class ExtractiveBackend:
                 candidates.append((sentence, n))
         if not candidates:
             return []
+        parts = facets(question.split(CONTEXT_MARKER)[0]) if self.facet_weight else []
         passages = [h.text for h in sources] if self.passage_weight else []
-        vectors = self.embedder.embed([question] + [c[0] for c in candidates] + passages)
-        sims = vectors[1 : len(candidates) + 1] @ vectors[0]
-        psims = vectors[len(candidates) + 1 :] @ vectors[0] if passages else None
+        texts = [c[0] for c in candidates]
+        vectors = self.embedder.embed([question, *(f.text for f in parts), *texts, *passages])
+        nq, nc = 1 + len(parts), len(candidates)
+        sims = vectors[nq : nq + nc] @ vectors[:nq].T  # column 0: the question, then its parts
+        psims = vectors[nq + nc :] @ vectors[0] if passages else None
         q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
+        f_terms = [set(terms(f.text)) for f in parts]
         scored = []
         for (text, n), sim in zip(candidates, sims, strict=True):
             title_terms = set(terms(sources[n - 1].title))
-            s_terms = set(terms(text)) | title_terms  # the title gives a sentence its subject
-            overlap = len(q_terms & s_terms) / len(q_terms) if q_terms else 0.0
-            # Terms the sentence itself (not just the title) shares with the question.
-            own = len(q_terms & (set(terms(text)) - title_terms)) / len(q_terms) if q_terms else 0
             w = self.passage_weight  # the whole passage's similarity: its sentence's context
             context = w * float(psims[n - 1]) if psims is not None else 0.0
-            score = (0.6 - w) * float(sim) + context + 0.25 * overlap + 0.15 * own
-            scored.append(ScoredSentence(text, n, score, float(sim), overlap))
+            score = _mix(float(sim[0]), q_terms, text, title_terms, 0.6 - w) + context
+            by_part = tuple(
+                (1 - self.facet_weight) * score
+                + self.facet_weight * _mix(float(sim[i + 1]), f_terms[i], text, title_terms, 0.6)
+                + self._fit(f, text)
+                for i, f in enumerate(parts)
+            )
+            shared = q_terms & (set(terms(text)) | title_terms)
+            overlap = len(shared) / len(q_terms) if q_terms else 0.0
+            scored.append(ScoredSentence(text, n, score, float(sim[0]), overlap, by_part))
         scored.sort(key=lambda s: -s.score)
         return scored
+
+    def _fit(self, facet: Facet, text: str) -> float:
+        """``fit_bonus`` up when ``text`` states the kind of answer the clause asks for, down
+        when not; a clause asking for a number is never answered by a sentence without one."""
+        if fits(facet, text):
+            return self.fit_bonus
+        return -1.0 if facet.kind == "quantity" else -self.fit_bonus
 
     def draft(
         self,
@@ -196,6 +220,10 @@ class ExtractiveBackend:
             covered = q_terms & {t for c in chosen for t in terms(c.text)}
             extra = self._covering(ranked, q_terms, covered, self.one_extra, self.one_margin)
             chosen += [s for s in extra if all(s.text != c.text for c in chosen)]
+        cited = {sources[c.source - 1].paper_id for c in chosen}  # each clause, from those papers
+        chosen += self._by_facet(
+            [s for s in scored if sources[s.source - 1].paper_id in cited], chosen
+        )
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
     def _contribution(
@@ -224,9 +252,9 @@ class ExtractiveBackend:
         self, scored: list[ScoredSentence], sources: list[Hit], question: str = ""
     ) -> Draft:
         """Multi-paper and "what do the papers say" questions: each relevant paper's best
-        sentence, papers in order of relevance; how many follows relevance, not a count. Each
-        paper may add sentences that cover parts of the question its first did not
-        (:meth:`_covering`), grouped with it."""
+        sentence, papers in order of relevance; how many follows relevance, not a count. Grouped
+        with it: a sentence covering parts of the question it did not (:meth:`_covering`), its
+        finding (:meth:`_finding`), its best sentence for each clause (:meth:`_by_facet`)."""
         best = scored[0].score
         floor = max(self.min_score, best - self.paper_margin)
         by_paper: dict[str, list[ScoredSentence]] = {}
@@ -236,14 +264,53 @@ class ExtractiveBackend:
         firsts = [ss[0] for ss in papers]
         q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
         chosen: list[ScoredSentence] = []
+        reason = asks_reason(question.split(CONTEXT_MARKER)[0])
         for ss in papers:
             covered = q_terms & set(terms(ss[0].text))
             extra = self._covering(ss, q_terms, covered, self.per_paper_extra, self.cover_margin)
             group = [ss[0], *extra]
             if len(papers) <= self.few_papers:  # few papers: each one's contribution too
                 group += self._contribution(scored, sources, ss[0], [*firsts, *group])
+            group += self._finding(ss, [*firsts, *group], reason)
+            group += self._by_facet(ss, [*firsts, *group])
             chosen += group
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
+
+    def _finding(
+        self, ranked: list[ScoredSentence], chosen: list[ScoredSentence], reason: bool
+    ) -> list[ScoredSentence]:
+        """One paper's (``ranked``, best first) best statement of what it finds or shows
+        (:data:`FINDING_RE`; for a "why" question, one giving a reason), within
+        ``finding_margin`` of its best sentence, unless one is already ``chosen``."""
+
+        def finding(s: ScoredSentence) -> bool:
+            if reason:  # a finding that gives a reason ("we prove that X is not ...")
+                return bool(FINDING_RE.search(s.text) and REASON_RE.search(s.text))
+            return bool(FINDING_RE.search(s.text) or CLAIM_RE.search(s.text))
+
+        if not self.finding_margin or any(finding(c) for c in chosen if c in ranked):
+            return []
+        for s in ranked:
+            if s.score < ranked[0].score - self.finding_margin:
+                break
+            if finding(s) and all(s.text != c.text for c in chosen):
+                return [s]
+        return []
+
+    def _by_facet(
+        self, ranked: list[ScoredSentence], chosen: list[ScoredSentence]
+    ) -> list[ScoredSentence]:
+        """For each clause of a multi-part question, the best sentence of ``ranked`` for it,
+        when no ``chosen`` one is: the clauses a question's best sentences leave out."""
+        out: list[ScoredSentence] = []
+        parts = len(ranked[0].facets) if ranked else 0
+        for i in range(parts):
+            top = max(ranked, key=lambda s: s.facets[i])
+            if top.facets[i] < self.min_score:
+                continue
+            if all(top.text != c.text for c in [*chosen, *out]):
+                out.append(top)
+        return out
 
     def _covering(
         self,
@@ -293,6 +360,18 @@ class ExtractiveBackend:
         first = parts[asked] or contribution
         rest = sorted((u for k, v in parts.items() for u in v if u not in first), key=units.index)
         return Draft(sentences=[DraftSentence(tidy(t), [n]) for t, n in [*first, *rest]])
+
+
+def _mix(sim: float, q_terms: set[str], text: str, title_terms: set[str], w: float) -> float:
+    """A sentence's score for a question (or one clause of it): ``w`` times its embedding
+    similarity, plus the share of the question's terms it states (its paper's title counts: it
+    gives the sentence its subject), plus the share it states itself."""
+    if not q_terms:
+        return w * sim
+    own_terms = set(terms(text))
+    overlap = len(q_terms & (own_terms | title_terms)) / len(q_terms)
+    own = len(q_terms & (own_terms - title_terms)) / len(q_terms)
+    return w * sim + 0.25 * overlap + 0.15 * own
 
 
 def _position(hit: Hit) -> tuple[int, int]:
