@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from rag.index.locks import try_write_lock, write_lock
+from rag.index.locks import is_chroma_error, try_write_lock, with_fresh_view, write_lock
 from rag.schema import Stats
 from rag.settings import Settings
 
@@ -60,8 +60,17 @@ def build_store(settings: Settings, home: Path, embedder: Embedder) -> Store:
         )  # fmt: skip
     store = open_store()
     with try_write_lock(home) as held:
-        if held and 0 < store.count_chunks() <= mirror.READER_REFRESH_MAX:
-            mirror.write(home, settings.collection, store, name, dim)
+        if held:
+
+            def refresh() -> None:
+                if 0 < store.count_chunks() <= mirror.READER_REFRESH_MAX:
+                    mirror.write(home, settings.collection, store, name, dim)
+
+            try:  # a view taken before another process wrote is reopened (and retried)
+                with_fresh_view(store, refresh)
+            except Exception as e:  # still failing inside Chroma: the read reports it, not this
+                if not is_chroma_error(e):
+                    raise
     return store
 
 
