@@ -109,11 +109,14 @@ def write_papers(path: Path, n: int, start: int = 0) -> list[str]:
     return [str(r["id"]) for r in rows]
 
 
-def test_writes_remove_the_mirror_and_commits_write_it_again(tmp_path: Path) -> None:
+def test_writes_remove_the_mirror_and_commits_write_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Fake embedder. A store write removes the file first; an ingest and a remove through the
     library write a current one; a reader holding the old one sees the other library's remove."""
     home = tmp_path / "home"
     ids = write_papers(tmp_path / "a.jsonl", 5)
+    monkeypatch.setattr(mirror, "PAGE", 1)  # read in pages; a count that is a multiple of it
     writer = fake_library(home)
     writer.ingest([tmp_path / "a.jsonl"], progress=False)
     path = mirror.mirror_path(home, "papers")
