@@ -2,8 +2,9 @@
 mirror does not import chromadb; a mirror that no longer matches the store is not used; and the
 mirror's exact cosine gives Chroma's results. The first tests use the real MiniLM embedder on the
 bundled library (``seeded_home``, copied before anything writes to it); the last ones use the
-fake embedder (tests/fakes.py) on a real Chroma store. Runtime: ~40 s for the module on the
-2-core machine at load ~8 (four child processes, one of them ingesting)."""
+fake embedder (tests/fakes.py) on a real Chroma store. Runtime: 16-23 s for the module's tests
+on the 2-core machine at load 5-8 (four child processes, one of them ingesting), plus the
+session's shared ``seeded_home`` (85-97 s, built once for every module that uses it)."""
 
 from __future__ import annotations
 
