@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from rag.index.locks import try_write_lock, with_fresh_view, write_lock
+from rag.index.locks import is_chroma_error, try_write_lock, with_fresh_view, write_lock
 from rag.schema import Stats
 from rag.settings import Settings
 
@@ -23,18 +23,55 @@ if TYPE_CHECKING:
 
 
 def build_store(settings: Settings, home: Path, embedder: Embedder) -> Store:
-    from rag.index.store import Store
+    """The library's store: for a local library with a current mirror (:mod:`rag.index.mirror`)
+    a :class:`~rag.index.mirrored.MirroredStore` that opens Chroma only when a read needs it;
+    else the Chroma store (and a small local library without a mirror gets one, if no write is
+    under way)."""
 
-    # opening may create the store: one process at a time
-    with write_lock(home, settings.chroma_url):
-        return Store(
-            home,
-            chroma_url=settings.chroma_url,
-            collection=settings.collection,
-            embedder_name=embedder.name,
-            dim=embedder.dim,
-            timeout=settings.chroma_timeout,
-        )
+    def open_store() -> Store:
+        from rag.index.store import Store
+
+        # opening may create the store: one process at a time
+        with write_lock(home, settings.chroma_url):
+            return Store(
+                home,
+                chroma_url=settings.chroma_url,
+                collection=settings.collection,
+                embedder_name=embedder.name,
+                dim=embedder.dim,
+                timeout=settings.chroma_timeout,
+            )
+
+    if settings.chroma_url:
+        return open_store()
+    from rag.index import mirror
+
+    name, dim = embedder.name, embedder.dim
+    found = mirror.load(home, settings.collection, name, dim)
+    if found is not None:
+        from rag.index.mirrored import MirroredStore
+
+        return cast(
+            "Store",
+            MirroredStore(
+                found, home, collection=settings.collection, embedder_name=name, dim=dim,
+                open_store=open_store,
+            ),
+        )  # fmt: skip
+    store = open_store()
+    with try_write_lock(home) as held:
+        if held:
+
+            def refresh() -> None:
+                if 0 < store.count_chunks() <= mirror.READER_REFRESH_MAX:
+                    mirror.write(home, settings.collection, store, name, dim)
+
+            try:  # a view taken before another process wrote is reopened (and retried)
+                with_fresh_view(store, refresh)
+            except Exception as e:  # still failing inside Chroma: the read reports it, not this
+                if not is_chroma_error(e):
+                    raise
+    return store
 
 
 def quick_stats(settings: Settings, home: Path, embedder_name: str) -> Stats | None:
@@ -79,20 +116,30 @@ def stats(
     with try_write_lock(home, settings.chroma_url if own else "given") as held:
         counted = read(lambda: store_stats(store(), embedder_name, home))
         if held:
-            save_manifest(settings, home, store(), own=True, stats=counted)
+            save_manifest(settings, home, store(), own=True, stats=counted, mirror=False)
     return counted
 
 
 def save_manifest(
-    settings: Settings, home: Path, store: Store, *, own: bool, stats: Stats | None = None
+    settings: Settings,
+    home: Path,
+    store: Store,
+    *,
+    own: bool,
+    stats: Stats | None = None,
+    mirror: bool = True,
 ) -> None:
     """Record the counts of a library's ``own`` local store (``stats``, or counted now) for
-    :func:`quick_stats`; the caller holds the write lock."""
+    :func:`quick_stats`, and (``mirror``) its chunks for :mod:`rag.index.mirror`; the caller
+    holds the write lock."""
     from rag.index import manifest
+    from rag.index import mirror as mirror_file
 
     if own and not settings.chroma_url:
         s = stats or store_stats(store, store.embedder_name, Path(home))
         manifest.write(home, settings.collection, s.embedder, s.papers, s.chunks)
+        if mirror:
+            mirror_file.write(home, settings.collection, store, s.embedder, store.dim)
 
 
 def build_lexical(settings: Settings, home: Path, store: Store) -> LexicalIndex:

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.errors import ConfigError, RagError
-from rag.index import manifest
+from rag.index import manifest, mirror
 from rag.index.filesig import Signature, files_signature
 from rag.index.filters import where_in
 from rag.index.metadata import chunk_metadata
@@ -90,7 +90,7 @@ class Store:
         self._count: tuple[Signature, int] | None = None  # (SQLite files' signature, chunks)
         self.timeout = timeout
         self.client = open_client(home, chroma_url, timeout)
-        self.embedder_name = embedder_name
+        self.embedder_name, self.dim = embedder_name, dim
         try:
             self.collection: Collection = self.client.get_or_create_collection(
                 collection,
@@ -224,6 +224,11 @@ class Store:
             return dict(self.collection.get(ids=list(ids), include=include))
         return dict(self.collection.get(include=include, limit=limit, offset=offset))
 
+    def rows_with_vectors(self, *, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """Ids, vectors, texts and metadata of a page of chunks (for :mod:`rag.index.mirror`)."""
+        include: Any = ["embeddings", "documents", "metadatas"]
+        return dict(self.collection.get(include=include, limit=limit, offset=offset))
+
     def digests(self, *, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
         """Ids and metadata (no text) of a page of chunks, for fingerprints."""
         include: Any = ["metadatas"]
@@ -342,12 +347,14 @@ class Store:
     ) -> None:
         """One upsert call (all applied or none)."""
         manifest.invalidate(self.home, self.collection.name, self.chroma_url)  # goes first
+        mirror.invalidate(self.home, self.collection.name, self.chroma_url)
         self.collection.upsert(
             ids=list(ids), embeddings=embeddings, documents=list(documents), metadatas=metadatas
         )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
         manifest.invalidate(self.home, self.collection.name, self.chroma_url)  # goes first
+        mirror.invalidate(self.home, self.collection.name, self.chroma_url)
         self.collection.delete(ids=list(ids))
 
     def replace_papers(

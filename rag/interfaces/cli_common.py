@@ -173,7 +173,9 @@ def warm_embedder(lib: Library) -> threading.Thread:
     """Load the embedding model (the ONNX session) in a thread while the store and the lexical
     index open: onnxruntime builds its session without the GIL, so a cold ``rag ask`` no longer
     waits for it (measured: the ~0.4 s it took disappear behind importing chromadb). An error
-    is left for the question's embedding to raise and report."""
+    is left for the question's embedding to raise and report. Not a daemon: a process that
+    needs no model (a cached question over the store's mirror) waits for the load before it
+    exits, as onnxruntime aborts the interpreter if it is still building the session then."""
 
     def load() -> None:
         try:
@@ -183,6 +185,6 @@ def warm_embedder(lib: Library) -> threading.Thread:
         except Exception:  # reported by the embedding that needs the model
             pass
 
-    thread = threading.Thread(target=load, name="rag-warm-embedder", daemon=True)
+    thread = threading.Thread(target=load, name="rag-warm-embedder", daemon=False)
     thread.start()
     return thread
