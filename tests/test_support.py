@@ -101,6 +101,10 @@ def test_identifiers_and_other_values_are_not_matched() -> None:
     assert missing_numbers("Mortality fell by 43%.", "mortality fell by 42%") == ["43%"]
     assert missing_numbers("It took 18 months.", "after 8 months") == ["18"]
     assert missing_numbers("No numbers here.", "") == []
+    # "\times" residue glued to a number ("4.8times faster") is a multiplier, not "4"
+    glued = "ViG-T uses 5.2times fewer FLOPs and runs 4.8times faster at 1024times1024."
+    assert [v for _, v, *_ in sentence_numbers(glued)] == [5.2, 4.8]
+    assert missing_numbers(glued, glued) == []
 
 
 def test_flip_polarity() -> None:

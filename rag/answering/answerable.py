@@ -53,8 +53,9 @@ ALL_FEATURES = (
 #: The asked phrase: the words between "what/which/how many" and the verb ("What GLUE score
 #: does ..." -> "GLUE score").
 _ASKED_RE = re.compile(
-    r"\b(?:what|which|how many|how much)\s+((?:[\w\-']+\s+){0,4}?)(?:does|do|did|is|are|was|"
-    r"were|has|have|had|can|could|would|will|of|in|on|for|from|to|at|with|when|that)\b",
+    r"\b(?:what|which|how many|how much)(?:'s|’s)?\s+((?:[\w\-']+\s+){0,4}?)(?:does|do|did|is|"
+    r"are|was|were|has|have|had|can|could|would|will|of|in|on|for|from|to|at|with|when|that|"
+    r"and)\b",
     re.IGNORECASE,
 )
 
@@ -65,6 +66,9 @@ _FINDING = frozenset("paper papers work works study studies method methods appro
 #: Asked words that any stated number answers ("What fraction ...").
 _GENERIC_ASKED = frozenset("fraction share percentage proportion number amount value kind type "
                            "extent degree part".split())  # fmt: skip
+#: Words around the asked phrase that name nothing ("what else did", "what exact perplexity").
+_FILLER_ASKED = frozenset("the a an else exact exactly specific specifically precise precisely "
+                          "actual overall average mean final reported".split())  # fmt: skip
 
 
 def asked_phrase(question: str) -> str:
@@ -75,7 +79,7 @@ def asked_phrase(question: str) -> str:
     words = m.group(1).split() if m else []
     if words and words[0].lower() in _FINDING:
         return ""
-    return " ".join(w for w in words if w.lower() not in _GENERIC_ASKED)
+    return " ".join(w for w in words if w.lower() not in _GENERIC_ASKED | _FILLER_ASKED)
 
 
 @dataclass(frozen=True)

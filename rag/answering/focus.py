@@ -28,16 +28,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-Kind = Literal["quantity", "hardware", "organization", "person", "year", "general"]
+Kind = Literal["quantity", "hardware", "organization", "person", "year", "name", "general"]
 
 _QUANTITY_NOUNS = (
     r"accuracy|score|rate|speed-?ups?|improvements?|gains?|reductions?|f1|bleu|rouge|auc|error|"
     r"perplexity|percentage|fraction|proportion|share|number|size|latency|throughput|cost|"
     r"parameters|memory|ratio|performance|win[- ]rate|success rate|top-1|top-5|precision|recall"
 )
+#: Words that qualify an asked quantity without naming it ("what exact perplexity").
+_QUALIFIERS = r"exact|precise|average|mean|overall|final|best|reported|total|peak|maximum|minimum"
 _QUANTITY_Q = re.compile(
     rf"\b(how (many|much|large|big|fast|long|often|high|low|small|far)|by how|"
-    rf"(what|which) (is the |was the |were the )?(\w+[- ])?({_QUANTITY_NOUNS})\b|"
+    rf"(what|which)(?:'s|’s| is| was| are| were)? (the )?((?:{_QUALIFIERS}) )?(\w+[- ])?"
+    rf"({_QUANTITY_NOUNS})\b|"
     rf"(what|which) \S+ ({_QUANTITY_NOUNS})\b)",
     re.IGNORECASE,
 )
@@ -47,6 +50,27 @@ _COUNTED = re.compile(
     r"\bhow (?:many|much)\s+(?:[\w\-]+\s+)??([a-z][\w\-]{2,})\s+"
     r"(?:does|do|did|is|are|was|were|has|have|had|can|could|would|will)\b",
     re.I,
+)
+#: "How many [of BIG-bench's 204] tasks are ...": the things counted, the phrase's last word.
+_HOW_MANY = re.compile(
+    r"\bhow many\s+((?:[\w\-'’.]+\s+){0,5}?)([a-z][a-z\-]{2,})"
+    r"(?:\s+(?:does|do|did|is|are|was|were|has|have|had|can|could|would|will)\b|[?,])",
+    re.I,
+)
+#: Counted nouns that are units of a difference ("how many points"): any near number answers.
+_UNIT_NOUNS = frozenset("points point percent percentage times fold".split())
+#: Number words, for "twelve datasets".
+_NUMBER_WORDS = frozenset(
+    "two three four five six seven eight nine ten eleven twelve dozen dozens hundred hundreds "
+    "thousand thousands million millions billion billions".split()
+)
+#: "Which LLM ...", "what dataset ...": the answer is a name (a model, dataset, benchmark).
+_NAME_Q = re.compile(
+    r"\b(which|what) (base |teacher |backbone |pretrained |pre-trained )?(llms?|language models?|"
+    r"models?|datasets?|benchmarks?|backbones?|encoders?|teachers?|optimizers?)\s+(does|do|did|"
+    r"is|are|was|were|has|have|had|plays?|played|serves?|served|acts?|acted|generates?|"
+    r"generated)\b",
+    re.IGNORECASE,
 )
 _HARDWARE_Q = re.compile(
     r"\b((which|what) (kind of |type of )?(gpus?|hardware|tpus?|accelerators?|chips?|devices?)|"
@@ -73,7 +97,8 @@ ABOUT_PAPER_RE = re.compile(
 _MANY_Q = re.compile(
     r"\b(what do (the )?papers say|which (papers|works|studies|methods|approaches|models)|"
     r"what (approaches|methods|techniques) (are there|exist|have been)|(two|three|both|several) "
-    r"(\w+ ){0,2}(papers|works|studies)|compare|papers? (on|about)|both|each)\b",
+    r"(\w+ ){0,2}(papers|works|studies)|compare(?! (with|to|against)\b)|papers? (on|about)|"
+    r"both|each)\b",
     re.IGNORECASE,
 )
 
@@ -125,8 +150,8 @@ def entities_of(question: str) -> tuple[str, ...]:
         word = re.sub(r"['’]s$", "", word)
         word = re.sub(r"-(style|like|based|level|wise|aware|free|only|type)$", "", word, flags=re.I)
         core = word.strip("-_")
-        if re.fullmatch(r"\d+(\.\d+)?[kKmMbBxX]?", core):
-            continue  # a quantity ("4M", "15k"), not a name
+        if re.fullmatch(r"\d+(\.\d+)?[kKmMbBxX]?|\d+(?:[xX×]\d+)+", core):
+            continue  # a quantity ("4M", "15k", "1024x1024"), not a name
         letters = re.sub(r"[^A-Za-z]", "", core)
         mixed = any(c.isupper() for c in core[1:]) and any(c.islower() for c in core)
         caps = len(letters) >= 2 and letters.isupper()
@@ -149,6 +174,8 @@ def kind_of(question: str) -> Kind:
         return "person"
     if _YEAR_Q.search(question):
         return "year"
+    if _NAME_Q.search(question):
+        return "name"
     if _QUANTITY_Q.search(question):
         return "quantity"
     return "general"
@@ -163,12 +190,14 @@ class Focus:
     absent: tuple[str, ...] = ()  # content words no chunk of the library contains
     scope: Literal["one", "many", "paper"] = "one"  # "paper": about the paper it is asked of
     quantity_words: tuple[str, ...] = field(default=())
+    counted: tuple[str, ...] = ()  # "how many tasks": a new number must come just before "tasks"
 
     def describe(self) -> str:
         """What was asked, for a "not reported" answer: ``"the quantity asked (GLUE score)"``."""
         what = {"quantity": "the number asked for", "hardware": "the hardware",
                 "organization": "the institution", "person": "the people",
-                "year": "the year", "general": "the asked detail"}[self.kind]  # fmt: skip
+                "year": "the year", "name": "the name asked for",
+                "general": "the asked detail"}[self.kind]  # fmt: skip
         return what
 
 
@@ -193,6 +222,7 @@ def analyse(question: str, lexicon: Lexicon | None = None) -> Focus:
             and t not in QUESTION_STOPWORDS
             and t not in _ASKING
             and t not in asked_for
+            and not re.fullmatch(r"[\d.,]+(?:x[\d.,]+)*[a-z]?", t)  # "30x30": a number
         ]
     return Focus(
         question=asked,
@@ -209,7 +239,20 @@ def analyse(question: str, lexicon: Lexicon | None = None) -> Focus:
                 ]
             )
         ),
+        counted=counted_nouns(asked),
     )
+
+
+def counted_nouns(question: str) -> tuple[str, ...]:
+    """What "how many" counts ("tasks" in "How many of BIG-bench's 204 tasks are ..."), unless
+    it is a unit of a difference ("how many points"), normalised without a plural "s"."""
+    found = (m.group(2).lower() for m in _HOW_MANY.finditer(question))
+    return tuple(dict.fromkeys(_singular(n) for n in found if n not in _UNIT_NOUNS))
+
+
+def _singular(word: str) -> str:
+    word = norm(word)
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
 
 
 @dataclass(frozen=True)
@@ -252,9 +295,39 @@ def answers_kind(focus: Focus, sentence: str) -> bool:
         return bool(_PERSON_A.search(sentence))
     if focus.kind == "year":
         return any(m.group(0) not in focus.question for m in _YEAR_A.finditer(sentence))
+    if focus.kind == "name":  # a name the question does not already give
+        return any(e not in focus.entities for e in entities_of(sentence))
     if focus.kind == "quantity":
+        if focus.counted:
+            return _new_count(focus, sentence)
         return _new_number_near(focus, sentence)
     return True
+
+
+def _new_count(focus: Focus, sentence: str, window: int = 6) -> bool:
+    """A number the question does not state, at most ``window`` words before a counted noun
+    ("offers 1,087 hours", "40 professional-level CTF tasks", "twelve datasets")."""
+    words = sentence.split()
+    asked = {w.lower() for w in focus.question.split()}
+    for j, word in enumerate(words):
+        if _singular(word) not in focus.counted:
+            continue
+        for w in words[max(0, j - window) : j]:
+            new = _stated(w) - focus.numbers
+            if any(not (len(n) == 4 and n.startswith(("19", "20"))) for n in new):
+                return True
+            if w.lower() in _NUMBER_WORDS and w.lower() not in asked:
+                return True
+    return False
+
+
+#: A name carrying a number ("Llama3-8b", "GPT-4", "CIFAR-100", "ResNet-50"): not a quantity.
+_NAMED_NUMBER = re.compile(r"^\W*[A-Za-z][\w.]*-\d")
+
+
+def _stated(word: str) -> set[str]:
+    """The numbers ``word`` states, none for a name that carries a number."""
+    return set() if _NAMED_NUMBER.match(word) else numbers_of(word)
 
 
 def _new_number_near(focus: Focus, sentence: str, window: int = 6) -> bool:
@@ -265,7 +338,7 @@ def _new_number_near(focus: Focus, sentence: str, window: int = 6) -> bool:
     anchors = {*focus.entities, *(norm(w) for q in focus.quantity_words for w in q.split())}
     spots = [i for i, w in enumerate(words) if anchors and any(a and a in norm(w) for a in anchors)]
     for i, word in enumerate(words):
-        found = numbers_of(word) - focus.numbers
+        found = _stated(word) - focus.numbers
         if not found or any(len(n) == 4 and n.startswith(("19", "20")) for n in found):
             continue  # no number, or a year
         if not spots or any(abs(i - j) <= window for j in spots):
