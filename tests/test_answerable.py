@@ -56,6 +56,9 @@ def test_asked_phrase() -> None:
     assert asked_phrase("Apart from backbones, what else did PixPro help pre-train?") == ""
     assert asked_phrase("What exact Wikitext2 perplexity does SEA reach?") == "Wikitext2 perplexity"
     assert asked_phrase("For AutoDistil, what's the average GLUE score and size?") == "GLUE score"
+    # any stated number answers "what accuracy"; the specific part of the phrase stays
+    assert asked_phrase("What accuracy does KD report on ImageNet?") == ""
+    assert asked_phrase("What top-1 accuracy does KD report on ImageNet?") == "top-1"
 
 
 def test_features_see_the_missing_detail() -> None:

@@ -162,7 +162,8 @@ def test_llm_partial_form_is_parsed() -> None:
         ("What exact Wikitext2 perplexity does SEA reach?", "quantity"),
         ("For AutoDistil's tiny student, what's the average GLUE score?", "quantity"),
         ("Which LLM plays the user role when generating trajectories?", "name"),
-        ("What dataset was used to pre-train the encoder?", "name"),
+        ("What backbone is used by the detector?", "name"),
+        ("What dataset was used to pre-train the encoder?", "general"),
         ("Which work argues that curricula help?", "general"),
     ],
 )
@@ -183,6 +184,10 @@ def test_how_many_counts_the_noun_it_names() -> None:
     assert set(both.counted) == {"task", "competition"}
     assert answers_kind(both, "We include 40 professional-level Capture the Flag (CTF) tasks.")
     assert answers_kind(both, "The tasks come from four distinct competitions.")
+    # another quantity asked too: a number near the asked thing may answer that part
+    mixed = analyse("How much faster is FlashAttention, and how many GPUs does it need?")
+    assert mixed.counted == ("gpu",) and not mixed.only_counts
+    assert answers_kind(mixed, "FlashAttention is 3x faster than standard attention.")
     # a unit of a difference keeps the looser rule: any new number near the asked thing
     points = analyse("By how many points does LSSL beat prior approaches?")
     assert points.counted == ()

@@ -64,10 +64,11 @@ _NUMBER_WORDS = frozenset(
     "two three four five six seven eight nine ten eleven twelve dozen dozens hundred hundreds "
     "thousand thousands million millions billion billions".split()
 )
-#: "Which LLM ...", "what dataset ...": the answer is a name (a model, dataset, benchmark).
+#: "Which LLM plays ...", "what backbone is ...": the answer names a model. (Datasets are not
+#: asked this way: an abstract often describes its data without naming it.)
 _NAME_Q = re.compile(
     r"\b(which|what) (base |teacher |backbone |pretrained |pre-trained )?(llms?|language models?|"
-    r"models?|datasets?|benchmarks?|backbones?|encoders?|teachers?|optimizers?)\s+(does|do|did|"
+    r"models?|backbones?|teachers?)\s+(does|do|did|"
     r"is|are|was|were|has|have|had|plays?|played|serves?|served|acts?|acted|generates?|"
     r"generated)\b",
     re.IGNORECASE,
@@ -191,6 +192,7 @@ class Focus:
     scope: Literal["one", "many", "paper"] = "one"  # "paper": about the paper it is asked of
     quantity_words: tuple[str, ...] = field(default=())
     counted: tuple[str, ...] = ()  # "how many tasks": a new number must come just before "tasks"
+    only_counts: bool = False  # it asks for nothing but counts (else any near number also does)
 
     def describe(self) -> str:
         """What was asked, for a "not reported" answer: ``"the quantity asked (GLUE score)"``."""
@@ -240,6 +242,7 @@ def analyse(question: str, lexicon: Lexicon | None = None) -> Focus:
             )
         ),
         counted=counted_nouns(asked),
+        only_counts=not _QUANTITY_Q.search(_HOW_MANY.sub(" ", asked)),
     )
 
 
@@ -298,8 +301,10 @@ def answers_kind(focus: Focus, sentence: str) -> bool:
     if focus.kind == "name":  # a name the question does not already give
         return any(e not in focus.entities for e in entities_of(sentence))
     if focus.kind == "quantity":
-        if focus.counted:
-            return _new_count(focus, sentence)
+        if focus.counted and _new_count(focus, sentence):
+            return True
+        if focus.counted and focus.only_counts:  # "how many tasks": not a number of authors
+            return False
         return _new_number_near(focus, sentence)
     return True
 
