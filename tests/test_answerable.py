@@ -59,6 +59,7 @@ def test_asked_phrase() -> None:
     # any stated number answers "what accuracy"; the specific part of the phrase stays
     assert asked_phrase("What accuracy does KD report on ImageNet?") == ""
     assert asked_phrase("What top-1 accuracy does KD report on ImageNet?") == "top-1"
+    assert asked_phrase("By what margin does Orca beat Vicuna-13B?") == ""
 
 
 def test_features_see_the_missing_detail() -> None:

@@ -47,6 +47,8 @@ def test_entities_are_the_specific_names() -> None:
     assert entities_of(q) == ("glue", "bertlarge", "bert2bert", "gsm8k")
     assert entities_of("What do LLMs on GPUs do?") == ()  # generic acronyms pin nothing
     assert entities_of("How fast is S2-Attention's kernel?") == ("s2attention",)
+    # a generic acronym qualifying a word names nothing; a versioned name still does
+    assert entities_of("Is the RL-trained baseline faster than GPT-4?") == ("gpt4",)
 
 
 def test_a_number_must_be_new_and_next_to_the_asked_thing() -> None:
@@ -235,3 +237,12 @@ def test_gate_finds_the_asked_name_in_another_passage_of_the_cited_paper() -> No
     assert not kept.refused and kept.citations[0].chunk_id == "v#0"
     other = Verifier().verify(q, Draft([DraftSentence(sources[2].text, [3])]), sources, "t")
     assert other.refused and "does not address" in other.dropped[0].reason
+
+
+def test_the_counted_noun_is_found_before_any_verb() -> None:
+    """The plural after "how many" is counted ("annotators"); a unit ("times faster") is not."""
+    focus = analyse("How many annotators labelled the benchmark's expert solutions?")
+    assert focus.counted == ("annotator",) and focus.only_counts
+    assert not answers_kind(focus, "The benchmark has 45 expert solutions, annotated by hand.")
+    assert answers_kind(focus, "Twelve expert solutions were written by 5 trained annotators.")
+    assert analyse("How many times faster is FlashAttention?").counted == ()

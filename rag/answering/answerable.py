@@ -64,11 +64,14 @@ _ASKED_RE = re.compile(
 #: Heads of a question that looks for a paper ("Which work argues ..."), not a detail.
 _FINDING = frozenset("paper papers work works study studies method methods approach approaches "
                      "technique techniques article articles".split())  # fmt: skip
-#: Asked words that any stated number answers ("What fraction ...", "What accuracy ...": an
-#: abstract often states "84.4% top-1 on ImageNet" without the word).
+#: Asked words that any stated number answers ("What fraction ...", "What accuracy ...", "by
+#: what margin", "how much faster": an abstract states "84.4% top-1 on ImageNet", "by more than
+#: 100%", "reduced to one-tenth" without the word).
 _GENERIC_ASKED = frozenset("fraction share percentage proportion number amount value kind type "
                            "extent degree part accuracy performance improvement improvements "
-                           "gain gains result results".split())  # fmt: skip
+                           "gain gains result results margin difference increase decrease boost "
+                           "drop faster slower better worse higher lower larger smaller bigger "
+                           "more less fewer longer shorter".split())  # fmt: skip
 #: Words around the asked phrase that name nothing ("what else did", "what exact perplexity").
 _FILLER_ASKED = frozenset("the a an else exact exactly specific specifically precise precisely "
                           "actual overall average mean final reported".split())  # fmt: skip

@@ -51,11 +51,11 @@ _COUNTED = re.compile(
     r"(?:does|do|did|is|are|was|were|has|have|had|can|could|would|will)\b",
     re.I,
 )
-#: "How many [of BIG-bench's 204] tasks are ...": the things counted, the phrase's last word.
-_HOW_MANY = re.compile(
-    r"\bhow many\s+((?:[\w\-'’.]+\s+){0,5}?)([a-z][a-z\-]{2,})"
-    r"(?:\s+(?:does|do|did|is|are|was|were|has|have|had|can|could|would|will)\b|[?,])",
-    re.I,
+#: "How many [of BIG-bench's 204] tasks are ...": up to seven words after "how many".
+_HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,6}\S+)", re.I)
+#: A plural noun ("annotators", "GPUs"), not a possessive or a function word.
+_PLURAL = re.compile(
+    r"(?!(?:this|is|was|has|its|us|as|his|does|always|thus)\b)[A-Za-z][A-Za-z\-]*[^\Ws]s"
 )
 #: Counted nouns that are units of a difference ("how many points"): any near number answers.
 _UNIT_NOUNS = frozenset("points point percent percentage times fold".split())
@@ -153,6 +153,10 @@ def entities_of(question: str) -> tuple[str, ...]:
         core = word.strip("-_")
         if re.fullmatch(r"\d+(\.\d+)?[kKmMbBxX]?|\d+(?:[xX×]\d+)+", core):
             continue  # a quantity ("4M", "15k", "1024x1024"), not a name
+        parts = [p for p in core.split("-") if p]
+        words = [p.isalpha() and p.islower() for p in parts]
+        if any(words) and all(w or p.lower() in GENERIC for w, p in zip(words, parts, strict=True)):
+            continue  # "RL-trained", "LLM-generated": a generic acronym qualifying a word
         letters = re.sub(r"[^A-Za-z]", "", core)
         mixed = any(c.isupper() for c in core[1:]) and any(c.islower() for c in core)
         caps = len(letters) >= 2 and letters.isupper()
@@ -242,15 +246,21 @@ def analyse(question: str, lexicon: Lexicon | None = None) -> Focus:
             )
         ),
         counted=counted_nouns(asked),
-        only_counts=not _QUANTITY_Q.search(_HOW_MANY.sub(" ", asked)),
+        only_counts=not _QUANTITY_Q.search(re.sub(r"\bhow many\b", " ", asked, flags=re.I)),
     )
 
 
 def counted_nouns(question: str) -> tuple[str, ...]:
-    """What "how many" counts ("tasks" in "How many of BIG-bench's 204 tasks are ..."), unless
-    it is a unit of a difference ("how many points"), normalised without a plural "s"."""
-    found = (m.group(2).lower() for m in _HOW_MANY.finditer(question))
-    return tuple(dict.fromkeys(_singular(n) for n in found if n not in _UNIT_NOUNS))
+    """What "how many" counts: the first plural noun after it ("tasks" in "How many of
+    BIG-bench's 204 tasks are ...", "annotators" in "how many annotators labelled ..."), unless
+    it is a unit of a difference ("how many points", "how many times faster"), without its "s"."""
+    found = []
+    for m in _HOW_MANY.finditer(question):
+        words = [w.rstrip("?,.;:)") for w in m.group(1).split()]
+        plural = [w for w in words if _PLURAL.fullmatch(w)]
+        if plural and not _UNIT_NOUNS & {w.lower() for w in words[: words.index(plural[0]) + 1]}:
+            found.append(_singular(plural[0]))
+    return tuple(dict.fromkeys(found))
 
 
 def _singular(word: str) -> str:
