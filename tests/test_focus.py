@@ -246,3 +246,19 @@ def test_the_counted_noun_is_found_before_any_verb() -> None:
     assert not answers_kind(focus, "The benchmark has 45 expert solutions, annotated by hand.")
     assert answers_kind(focus, "Twelve expert solutions were written by 5 trained annotators.")
     assert analyse("How many times faster is FlashAttention?").counted == ()
+
+
+def test_the_questions_own_specific_words_anchor_a_number() -> None:
+    """A number far from the paper's name but next to the question's own word ("responses") in
+    a sentence about that paper answers; the common words of abstracts anchor nothing."""
+    focus = analyse("How much shorter do AdaCtrl's responses get on the harder datasets?")
+    said = (
+        "Empirical results show that AdaCtrl adapts reasoning length based on estimated "
+        "difficulty and simultaneously reduces response length by 10.06% on hard datasets."
+    )
+    assert answers_kind(focus, said)
+    other = (
+        "Empirical results show that AdaCtrl adapts reasoning length based on estimated "
+        "difficulty, and the training data holds 10,000 problems."
+    )
+    assert not answers_kind(focus, other)

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from rag.text import terms
+
 Kind = Literal["quantity", "hardware", "organization", "person", "year", "name", "general"]
 
 _QUANTITY_NOUNS = (
@@ -124,6 +126,16 @@ GENERIC = frozenset(
     "gnns qa sota vlm vlms mllm mllms gpt cv ir kv id".split()
 )
 
+
+#: Content terms too common in abstracts to anchor a number.
+_COMMON_TERMS = frozenset(
+    terms(
+        "model models method result results performance perform data dataset datasets task tasks "
+        "train training trained learn learning language large baseline baselines compare "
+        "compared improve improves improvement achieve achieves report reported much many get "
+        "reach reaches give gives need needs make makes large small"
+    )
+)
 
 #: Words of asking, not of the subject.
 _ASKING = frozenset("much many often long large report reported reach achiev give".split())
@@ -345,6 +357,16 @@ def _stated(word: str) -> set[str]:
     return set() if _NAMED_NUMBER.match(word) else numbers_of(word)
 
 
+def _specific_terms(question: str) -> set[str]:
+    """The question's content terms, less the words every ML abstract uses."""
+    return set(terms(question)) - _COMMON_TERMS
+
+
+def _same(a: str, b: str) -> bool:
+    """One word's stem is the other's start: "respons" (responses) and "response"."""
+    return a == b or (min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a)))
+
+
 def _new_number_near(focus: Focus, sentence: str, window: int = 6) -> bool:
     """A number the question does not state, within ``window`` words of what it asks about (an
     asked name or quantity word), or anywhere when the question names nothing to anchor it."""
@@ -352,6 +374,9 @@ def _new_number_near(focus: Focus, sentence: str, window: int = 6) -> bool:
     # each word of a multi-word quantity ("success rate") anchors on its own
     anchors = {*focus.entities, *(norm(w) for q in focus.quantity_words for w in q.split())}
     spots = [i for i, w in enumerate(words) if anchors and any(a and a in norm(w) for a in anchors)]
+    if spots:  # the question's own specific words anchor too ("response" of "responses")
+        own = _specific_terms(focus.question)
+        spots += [i for i, w in enumerate(words) if any(_same(t, o) for t in terms(w) for o in own)]
     for i, word in enumerate(words):
         found = _stated(word) - focus.numbers
         if not found or any(len(n) == 4 and n.startswith(("19", "20")) for n in found):
