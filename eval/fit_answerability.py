@@ -12,15 +12,16 @@ forms a negative. The swaps (each seeded by the item, so the data is reproducibl
 * ``word``: the question's rarest content word that the paper contains replaced by a word of
   another paper that this one lacks.
 
-Sources: the **dev** split of ``rag/data/eval/datasets/seed.jsonl`` (answerable questions with
-their gold abstracts; its six real near misses, with their related abstracts, are only measured),
+Sources: the **dev** split of ``rag/data/eval/datasets/seed.jsonl`` and the **dev2** split of
+``seed_extra.jsonl`` (answerable questions with their gold abstracts; their 14 real near misses,
+with their related abstracts, are only measured; ``dev2-held`` is never read),
 SciFact train claims with evidence (written as questions: "Is it true that <claim>?", and "What
 <phrase> is reported for: <claim>?" with a phrase the abstract does or does not contain), and
 PubMedQA questions with their contexts. SciFact claims are split in halves as in
-``eval/fit_support.py`` (by a hash of the cited doc id): the model is fitted on the seed dev
-items, PubMedQA and the SciFact fit half, and measured on the SciFact held-out half (its
-synthetic near misses, and its real "not enough info" claims against their cited abstract) and
-on the seed dev real near misses. The threshold keeps ``KEEP_POSITIVES`` of the fit positives
+``eval/fit_support.py`` (by a hash of the cited doc id): the model is fitted on the seed items,
+PubMedQA and the SciFact fit half, and measured on the SciFact held-out half (its synthetic near
+misses, and its real "not enough info" claims against their cited abstract) and on the seed real
+near misses. The threshold keeps ``KEEP_POSITIVES`` of the fit positives
 answered. The seed test split is never read. Every swap is seeded by its item: reruns give the
 same data and weights. ``--features FILE`` caches the computed features between runs.
 
@@ -60,6 +61,9 @@ from rag.text import terms
 REPO = Path(__file__).resolve().parent.parent
 PUBMEDQA = REPO.parent / "shared" / "benchmarks" / "pubmedqa" / "pqal_train.json"
 SEED = REPO / "rag" / "data" / "eval" / "datasets" / "seed.jsonl"
+SEED_EXTRA = SEED.with_name("seed_extra.jsonl")
+#: The seed splits fitted on (never ``test``, never ``dev2-held``: it checks generalisation).
+FIT_SPLITS = ("dev", "dev2")
 #: The threshold keeps this share of the fit positives (--hold-seed: seed dev positives) answered.
 KEEP_POSITIVES = 0.95
 #: --hold-seed's L2 penalty (0.01 measured better than 0.001 and 0.1 on the seed dev items).
@@ -146,8 +150,13 @@ def seed_items() -> list[Item]:
     from rag.ingest import bundled_seed_dir, paper_id_for_title, parse_paths
 
     papers = {p.paper_id: " ".join(p.abstract) for p in parse_paths([bundled_seed_dir()]).papers}
-    rows = [json.loads(line) for line in SEED.read_text(encoding="utf-8").splitlines() if line]
-    rows = [r for r in rows if r["split"] == "dev"]  # never the test split
+    rows = [
+        json.loads(line)
+        for path in (SEED, SEED_EXTRA)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line
+    ]
+    rows = [r for r in rows if r["split"] in FIT_SPLITS]  # never test or dev2-held
     _, df, vocab = _pool(list(papers.values()))
     ents = sorted({e for r in rows for e in re.findall(r"[\w\-\.]+", r["question"])
                    if norm(e) in entities_of(r["question"])})  # fmt: skip
@@ -308,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.write:
         path = Path(answerable.__file__).resolve().parents[1] / "data" / "weights"
         data = {
-            "fitted_by": "python -m eval.fit_answerability --write (seed dev, PubMedQA, "
+            "fitted_by": "python -m eval.fit_answerability --write (seed dev + dev2, PubMedQA, "
             "SciFact fit half; synthetic near misses)",
             "features": list(ALL_FEATURES),
             "weights": [round(float(c), 4) for c in coef],

@@ -52,6 +52,14 @@ def test_asked_phrase() -> None:
     assert asked_phrase("What GLUE score does the BERT_LARGE model reach?") == "GLUE score"
     assert asked_phrase("On which GPU hardware were the speed-ups measured?") == "GPU hardware"
     assert asked_phrase("How does the method work?") == ""
+    # filler words name nothing; "what's" asks too
+    assert asked_phrase("Apart from backbones, what else did PixPro help pre-train?") == ""
+    assert asked_phrase("What exact Wikitext2 perplexity does SEA reach?") == "Wikitext2 perplexity"
+    assert asked_phrase("For AutoDistil, what's the average GLUE score and size?") == "GLUE score"
+    # any stated number answers "what accuracy"; the specific part of the phrase stays
+    assert asked_phrase("What accuracy does KD report on ImageNet?") == ""
+    assert asked_phrase("What top-1 accuracy does KD report on ImageNet?") == "top-1"
+    assert asked_phrase("By what margin does Orca beat Vicuna-13B?") == ""
 
 
 def test_features_see_the_missing_detail() -> None:

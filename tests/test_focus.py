@@ -47,6 +47,8 @@ def test_entities_are_the_specific_names() -> None:
     assert entities_of(q) == ("glue", "bertlarge", "bert2bert", "gsm8k")
     assert entities_of("What do LLMs on GPUs do?") == ()  # generic acronyms pin nothing
     assert entities_of("How fast is S2-Attention's kernel?") == ("s2attention",)
+    # a generic acronym qualifying a word names nothing; a versioned name still does
+    assert entities_of("Is the RL-trained baseline faster than GPT-4?") == ("gpt4",)
 
 
 def test_a_number_must_be_new_and_next_to_the_asked_thing() -> None:
@@ -154,3 +156,109 @@ def test_llm_partial_form_is_parsed() -> None:
     assert [(s.text, s.citations) for s in draft.sentences] == [
         ("S2-Attention is 25.3X faster than FlashAttention-2.", [1])
     ]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("What exact Wikitext2 perplexity does SEA reach?", "quantity"),
+        ("For AutoDistil's tiny student, what's the average GLUE score?", "quantity"),
+        ("Which LLM plays the user role when generating trajectories?", "name"),
+        ("What backbone is used by the detector?", "name"),
+        ("What dataset was used to pre-train the encoder?", "general"),
+        ("Which work argues that curricula help?", "general"),
+    ],
+)
+def test_kind_of_qualified_quantities_and_names(question: str, kind: str) -> None:
+    """A qualifier ("exact", "average") or "what's" still asks for a quantity; "which LLM ..."
+    asks for a name."""
+    assert kind_of(question) == kind
+
+
+def test_how_many_counts_the_noun_it_names() -> None:
+    """A "how many tasks" answer is a new number just before "tasks", not any number nearby."""
+    focus = analyse("How many of BIG-bench's 204 tasks are in languages other than English?")
+    assert focus.kind == "quantity" and focus.counted == ("task",)
+    said = "BIG-bench currently consists of 204 tasks, contributed by 442 authors."
+    assert not answers_kind(focus, said)  # 204 is asked, 442 counts authors
+    assert answers_kind(focus, "Of these, 24 multilingual tasks cover low-resource languages.")
+    both = analyse("How many CTF tasks does Cybench contain, and from how many competitions?")
+    assert set(both.counted) == {"task", "competition"}
+    assert answers_kind(both, "We include 40 professional-level Capture the Flag (CTF) tasks.")
+    assert answers_kind(both, "The tasks come from four distinct competitions.")
+    # another quantity asked too: a number near the asked thing may answer that part
+    mixed = analyse("How much faster is FlashAttention, and how many GPUs does it need?")
+    assert mixed.counted == ("gpu",) and not mixed.only_counts
+    assert answers_kind(mixed, "FlashAttention is 3x faster than standard attention.")
+    # a unit of a difference keeps the looser rule: any new number near the asked thing
+    points = analyse("By how many points does LSSL beat prior approaches?")
+    assert points.counted == ()
+    assert answers_kind(points, "LSSL outperforms prior approaches by 24%.")
+
+
+def test_a_name_question_needs_a_new_name() -> None:
+    focus = analyse("In BUTTON, which LLM plays the user and assistant roles?")
+    assert not answers_kind(focus, "BUTTON simulates humans, assistants and tools.")
+    assert answers_kind(focus, "BUTTON lets GPT-4o play both roles.")
+
+
+def test_numbers_in_names_and_dimensions_are_not_answers_or_names() -> None:
+    """A name's number ("Llama3-8b") states no quantity; "1024x1024" is a size: not a name, nor
+    a word absent from the library."""
+    focus = analyse("What GSM8K accuracy did Llama2-70b reach?")
+    assert not answers_kind(focus, "Llama3-8b-instruct supervises Llama3-70b on GSM8K.")
+    assert answers_kind(focus, "Llama2-70b reaches 68.3% accuracy on GSM8K.")
+    assert entities_of("At 1024x1024 resolution, how does ViG-T compare with DeiT-T?") == (
+        "vigt",
+        "deitt",
+    )
+    lex = Lexicon(["Dualformer solves unseen 30 x 30 mazes."] + [f"filler {i}" for i in range(20)])
+    assert analyse("How often does it solve unseen 30x30 mazes?", lex).absent == ()
+
+
+def test_compare_with_a_baseline_is_a_one_paper_question() -> None:
+    assert analyse("How does ViG-T compare with DeiT-T in memory?").scope == "one"
+    assert analyse("Compare the retrieval heads of two papers.").scope == "many"
+
+
+def test_gate_finds_the_asked_name_in_another_passage_of_the_cited_paper() -> None:
+    """No model: a sentence of a paper's first chunk addresses a question naming something its
+    second chunk states; another paper's chunk does not lend it the name."""
+    sources = [
+        Hit(chunk_id="v#0", paper_id="v", title="ViG", text="ViG gates linear attention.",
+            score=0.5),
+        Hit(chunk_id="v#1", paper_id="v", title="ViG", text="ViG-T is faster than DeiT-T.",
+            score=0.5),
+        Hit(chunk_id="w#0", paper_id="w", title="Other", text="Other gates attention.",
+            score=0.5),
+    ]  # fmt: skip
+    q = "How does the gated vision model compare with DeiT-T?"
+    kept = Verifier().verify(q, Draft([DraftSentence(sources[0].text, [1])]), sources, "t")
+    assert not kept.refused and kept.citations[0].chunk_id == "v#0"
+    other = Verifier().verify(q, Draft([DraftSentence(sources[2].text, [3])]), sources, "t")
+    assert other.refused and "does not address" in other.dropped[0].reason
+
+
+def test_the_counted_noun_is_found_before_any_verb() -> None:
+    """The plural after "how many" is counted ("annotators"); a unit ("times faster") is not."""
+    focus = analyse("How many annotators labelled the benchmark's expert solutions?")
+    assert focus.counted == ("annotator",) and focus.only_counts
+    assert not answers_kind(focus, "The benchmark has 45 expert solutions, annotated by hand.")
+    assert answers_kind(focus, "Twelve expert solutions were written by 5 trained annotators.")
+    assert analyse("How many times faster is FlashAttention?").counted == ()
+
+
+def test_the_questions_own_specific_words_anchor_a_number() -> None:
+    """A number far from the paper's name but next to the question's own word ("responses") in
+    a sentence about that paper answers; the common words of abstracts anchor nothing."""
+    focus = analyse("How much shorter do AdaCtrl's responses get on the harder datasets?")
+    said = (
+        "Empirical results show that AdaCtrl adapts reasoning length based on estimated "
+        "difficulty and simultaneously reduces response length by 10.06% on hard datasets."
+    )
+    assert answers_kind(focus, said)
+    other = (
+        "Empirical results show that AdaCtrl adapts reasoning length based on estimated "
+        "difficulty, and the training data holds 10,000 problems."
+    )
+    assert not answers_kind(focus, other)

@@ -101,6 +101,14 @@ def test_identifiers_and_other_values_are_not_matched() -> None:
     assert missing_numbers("Mortality fell by 43%.", "mortality fell by 42%") == ["43%"]
     assert missing_numbers("It took 18 months.", "after 8 months") == ["18"]
     assert missing_numbers("No numbers here.", "") == []
+    # "\times" residue glued to a number ("4.8times faster") is a multiplier, not "4"
+    glued = "ViG-T uses 5.2times fewer FLOPs and runs 4.8times faster at 1024times1024."
+    assert [v for _, v, *_ in sentence_numbers(glued)] == [5.2, 4.8]
+    assert missing_numbers(glued, glued) == []
+    # a number with a unit letter is read whole or not at all: "4.6G" is never a "4"
+    units = "RAVLT reaches 84.4% Top-1 accuracy with 26M parameters and 4.6G FLOPs."
+    assert [raw for raw, *_ in sentence_numbers(units)] == ["84.4%"]
+    assert missing_numbers(units, units) == []
 
 
 def test_flip_polarity() -> None:

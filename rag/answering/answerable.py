@@ -12,9 +12,10 @@ the passages' sentences, lexical coverage of the question's content terms, names
 asked phrase, and whether a sentence states an answer of the asked kind). The weights are package
 data (``rag/data/weights/answerability.json``), written by ``python -m eval.fit_answerability
 --write``, which fits them on near misses made without labels (answerable questions whose detail
-is swapped for one their paper does not mention) from the seed dev split, SciFact (fit half) and
-PubMedQA, and measures them on the SciFact held-out half. A score below the model's threshold
-means the asked detail is not stated: the verifier turns the answer into a "not reported" one.
+is swapped for one their paper does not mention) from the seed dev and dev2 splits, SciFact (fit
+half) and PubMedQA, and measures them on the SciFact held-out half. A score below the model's
+threshold means the asked detail is not stated: the verifier turns the answer into a "not
+reported" one.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ ALL_FEATURES = (
 #: The asked phrase: the words between "what/which/how many" and the verb ("What GLUE score
 #: does ..." -> "GLUE score").
 _ASKED_RE = re.compile(
-    r"\b(?:what|which|how many|how much)\s+((?:[\w\-']+\s+){0,4}?)(?:does|do|did|is|are|was|"
-    r"were|has|have|had|can|could|would|will|of|in|on|for|from|to|at|with|when|that)\b",
+    r"\b(?:what|which|how many|how much)(?:'s|’s)?\s+((?:[\w\-']+\s+){0,4}?)(?:does|do|did|is|"
+    r"are|was|were|has|have|had|can|could|would|will|of|in|on|for|from|to|at|with|when|that|"
+    r"and)\b",
     re.IGNORECASE,
 )
 
@@ -62,9 +64,17 @@ _ASKED_RE = re.compile(
 #: Heads of a question that looks for a paper ("Which work argues ..."), not a detail.
 _FINDING = frozenset("paper papers work works study studies method methods approach approaches "
                      "technique techniques article articles".split())  # fmt: skip
-#: Asked words that any stated number answers ("What fraction ...").
+#: Asked words that any stated number answers ("What fraction ...", "What accuracy ...", "by
+#: what margin", "how much faster": an abstract states "84.4% top-1 on ImageNet", "by more than
+#: 100%", "reduced to one-tenth" without the word).
 _GENERIC_ASKED = frozenset("fraction share percentage proportion number amount value kind type "
-                           "extent degree part".split())  # fmt: skip
+                           "extent degree part accuracy performance improvement improvements "
+                           "gain gains result results margin difference increase decrease boost "
+                           "drop faster slower better worse higher lower larger smaller bigger "
+                           "more less fewer longer shorter".split())  # fmt: skip
+#: Words around the asked phrase that name nothing ("what else did", "what exact perplexity").
+_FILLER_ASKED = frozenset("the a an else exact exactly specific specifically precise precisely "
+                          "actual overall average mean final reported".split())  # fmt: skip
 
 
 def asked_phrase(question: str) -> str:
@@ -75,7 +85,7 @@ def asked_phrase(question: str) -> str:
     words = m.group(1).split() if m else []
     if words and words[0].lower() in _FINDING:
         return ""
-    return " ".join(w for w in words if w.lower() not in _GENERIC_ASKED)
+    return " ".join(w for w in words if w.lower() not in _GENERIC_ASKED | _FILLER_ASKED)
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-Kind = Literal["quantity", "hardware", "organization", "person", "year", "general"]
+from rag.text import terms
+
+Kind = Literal["quantity", "hardware", "organization", "person", "year", "name", "general"]
 
 _QUANTITY_NOUNS = (
     r"accuracy|score|rate|speed-?ups?|improvements?|gains?|reductions?|f1|bleu|rouge|auc|error|"
     r"perplexity|percentage|fraction|proportion|share|number|size|latency|throughput|cost|"
     r"parameters|memory|ratio|performance|win[- ]rate|success rate|top-1|top-5|precision|recall"
 )
+#: Words that qualify an asked quantity without naming it ("what exact perplexity").
+_QUALIFIERS = r"exact|precise|average|mean|overall|final|best|reported|total|peak|maximum|minimum"
 _QUANTITY_Q = re.compile(
     rf"\b(how (many|much|large|big|fast|long|often|high|low|small|far)|by how|"
-    rf"(what|which) (is the |was the |were the )?(\w+[- ])?({_QUANTITY_NOUNS})\b|"
+    rf"(what|which)(?:'s|’s| is| was| are| were)? (the )?((?:{_QUALIFIERS}) )?(\w+[- ])?"
+    rf"({_QUANTITY_NOUNS})\b|"
     rf"(what|which) \S+ ({_QUANTITY_NOUNS})\b)",
     re.IGNORECASE,
 )
@@ -47,6 +52,28 @@ _COUNTED = re.compile(
     r"\bhow (?:many|much)\s+(?:[\w\-]+\s+)??([a-z][\w\-]{2,})\s+"
     r"(?:does|do|did|is|are|was|were|has|have|had|can|could|would|will)\b",
     re.I,
+)
+#: "How many [of BIG-bench's 204] tasks are ...": up to seven words after "how many".
+_HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,6}\S+)", re.I)
+#: A plural noun ("annotators", "GPUs"), not a possessive or a function word.
+_PLURAL = re.compile(
+    r"(?!(?:this|is|was|has|its|us|as|his|does|always|thus)\b)[A-Za-z][A-Za-z\-]*[^\Ws]s"
+)
+#: Counted nouns that are units of a difference ("how many points"): any near number answers.
+_UNIT_NOUNS = frozenset("points point percent percentage times fold".split())
+#: Number words, for "twelve datasets".
+_NUMBER_WORDS = frozenset(
+    "two three four five six seven eight nine ten eleven twelve dozen dozens hundred hundreds "
+    "thousand thousands million millions billion billions".split()
+)
+#: "Which LLM plays ...", "what backbone is ...": the answer names a model. (Datasets are not
+#: asked this way: an abstract often describes its data without naming it.)
+_NAME_Q = re.compile(
+    r"\b(which|what) (base |teacher |backbone |pretrained |pre-trained )?(llms?|language models?|"
+    r"models?|backbones?|teachers?)\s+(does|do|did|"
+    r"is|are|was|were|has|have|had|plays?|played|serves?|served|acts?|acted|generates?|"
+    r"generated)\b",
+    re.IGNORECASE,
 )
 _HARDWARE_Q = re.compile(
     r"\b((which|what) (kind of |type of )?(gpus?|hardware|tpus?|accelerators?|chips?|devices?)|"
@@ -73,7 +100,8 @@ ABOUT_PAPER_RE = re.compile(
 _MANY_Q = re.compile(
     r"\b(what do (the )?papers say|which (papers|works|studies|methods|approaches|models)|"
     r"what (approaches|methods|techniques) (are there|exist|have been)|(two|three|both|several) "
-    r"(\w+ ){0,2}(papers|works|studies)|compare|papers? (on|about)|both|each)\b",
+    r"(\w+ ){0,2}(papers|works|studies)|compare(?! (with|to|against)\b)|papers? (on|about)|"
+    r"both|each)\b",
     re.IGNORECASE,
 )
 
@@ -98,6 +126,16 @@ GENERIC = frozenset(
     "gnns qa sota vlm vlms mllm mllms gpt cv ir kv id".split()
 )
 
+
+#: Content terms too common in abstracts to anchor a number.
+_COMMON_TERMS = frozenset(
+    terms(
+        "model models method result results performance perform data dataset datasets task tasks "
+        "train training trained learn learning language large baseline baselines compare "
+        "compared improve improves improvement achieve achieves report reported much many get "
+        "reach reaches give gives need needs make makes large small"
+    )
+)
 
 #: Words of asking, not of the subject.
 _ASKING = frozenset("much many often long large report reported reach achiev give".split())
@@ -125,8 +163,12 @@ def entities_of(question: str) -> tuple[str, ...]:
         word = re.sub(r"['’]s$", "", word)
         word = re.sub(r"-(style|like|based|level|wise|aware|free|only|type)$", "", word, flags=re.I)
         core = word.strip("-_")
-        if re.fullmatch(r"\d+(\.\d+)?[kKmMbBxX]?", core):
-            continue  # a quantity ("4M", "15k"), not a name
+        if re.fullmatch(r"\d+(\.\d+)?[kKmMbBxX]?|\d+(?:[xX×]\d+)+", core):
+            continue  # a quantity ("4M", "15k", "1024x1024"), not a name
+        parts = [p for p in core.split("-") if p]
+        words = [p.isalpha() and p.islower() for p in parts]
+        if any(words) and all(w or p.lower() in GENERIC for w, p in zip(words, parts, strict=True)):
+            continue  # "RL-trained", "LLM-generated": a generic acronym qualifying a word
         letters = re.sub(r"[^A-Za-z]", "", core)
         mixed = any(c.isupper() for c in core[1:]) and any(c.islower() for c in core)
         caps = len(letters) >= 2 and letters.isupper()
@@ -149,6 +191,8 @@ def kind_of(question: str) -> Kind:
         return "person"
     if _YEAR_Q.search(question):
         return "year"
+    if _NAME_Q.search(question):
+        return "name"
     if _QUANTITY_Q.search(question):
         return "quantity"
     return "general"
@@ -163,12 +207,15 @@ class Focus:
     absent: tuple[str, ...] = ()  # content words no chunk of the library contains
     scope: Literal["one", "many", "paper"] = "one"  # "paper": about the paper it is asked of
     quantity_words: tuple[str, ...] = field(default=())
+    counted: tuple[str, ...] = ()  # "how many tasks": a new number must come just before "tasks"
+    only_counts: bool = False  # it asks for nothing but counts (else any near number also does)
 
     def describe(self) -> str:
         """What was asked, for a "not reported" answer: ``"the quantity asked (GLUE score)"``."""
         what = {"quantity": "the number asked for", "hardware": "the hardware",
                 "organization": "the institution", "person": "the people",
-                "year": "the year", "general": "the asked detail"}[self.kind]  # fmt: skip
+                "year": "the year", "name": "the name asked for",
+                "general": "the asked detail"}[self.kind]  # fmt: skip
         return what
 
 
@@ -193,6 +240,7 @@ def analyse(question: str, lexicon: Lexicon | None = None) -> Focus:
             and t not in QUESTION_STOPWORDS
             and t not in _ASKING
             and t not in asked_for
+            and not re.fullmatch(r"[\d.,]+(?:x[\d.,]+)*[a-z]?", t)  # "30x30": a number
         ]
     return Focus(
         question=asked,
@@ -209,7 +257,27 @@ def analyse(question: str, lexicon: Lexicon | None = None) -> Focus:
                 ]
             )
         ),
+        counted=counted_nouns(asked),
+        only_counts=not _QUANTITY_Q.search(re.sub(r"\bhow many\b", " ", asked, flags=re.I)),
     )
+
+
+def counted_nouns(question: str) -> tuple[str, ...]:
+    """What "how many" counts: the first plural noun after it ("tasks" in "How many of
+    BIG-bench's 204 tasks are ...", "annotators" in "how many annotators labelled ..."), unless
+    it is a unit of a difference ("how many points", "how many times faster"), without its "s"."""
+    found = []
+    for m in _HOW_MANY.finditer(question):
+        words = [w.rstrip("?,.;:)") for w in m.group(1).split()]
+        plural = [w for w in words if _PLURAL.fullmatch(w)]
+        if plural and not _UNIT_NOUNS & {w.lower() for w in words[: words.index(plural[0]) + 1]}:
+            found.append(_singular(plural[0]))
+    return tuple(dict.fromkeys(found))
+
+
+def _singular(word: str) -> str:
+    word = norm(word)
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
 
 
 @dataclass(frozen=True)
@@ -252,9 +320,51 @@ def answers_kind(focus: Focus, sentence: str) -> bool:
         return bool(_PERSON_A.search(sentence))
     if focus.kind == "year":
         return any(m.group(0) not in focus.question for m in _YEAR_A.finditer(sentence))
+    if focus.kind == "name":  # a name the question does not already give
+        return any(e not in focus.entities for e in entities_of(sentence))
     if focus.kind == "quantity":
+        if focus.counted and _new_count(focus, sentence):
+            return True
+        if focus.counted and focus.only_counts:  # "how many tasks": not a number of authors
+            return False
         return _new_number_near(focus, sentence)
     return True
+
+
+def _new_count(focus: Focus, sentence: str, window: int = 6) -> bool:
+    """A number the question does not state, at most ``window`` words before a counted noun
+    ("offers 1,087 hours", "40 professional-level CTF tasks", "twelve datasets")."""
+    words = sentence.split()
+    asked = {w.lower() for w in focus.question.split()}
+    for j, word in enumerate(words):
+        if _singular(word) not in focus.counted:
+            continue
+        for w in words[max(0, j - window) : j]:
+            new = _stated(w) - focus.numbers
+            if any(not (len(n) == 4 and n.startswith(("19", "20"))) for n in new):
+                return True
+            if w.lower() in _NUMBER_WORDS and w.lower() not in asked:
+                return True
+    return False
+
+
+#: A name carrying a number ("Llama3-8b", "GPT-4", "CIFAR-100", "ResNet-50"): not a quantity.
+_NAMED_NUMBER = re.compile(r"^\W*[A-Za-z][\w.]*-\d")
+
+
+def _stated(word: str) -> set[str]:
+    """The numbers ``word`` states, none for a name that carries a number."""
+    return set() if _NAMED_NUMBER.match(word) else numbers_of(word)
+
+
+def _specific_terms(question: str) -> set[str]:
+    """The question's content terms, less the words every ML abstract uses."""
+    return set(terms(question)) - _COMMON_TERMS
+
+
+def _same(a: str, b: str) -> bool:
+    """One word's stem is the other's start: "respons" (responses) and "response"."""
+    return a == b or (min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a)))
 
 
 def _new_number_near(focus: Focus, sentence: str, window: int = 6) -> bool:
@@ -264,8 +374,11 @@ def _new_number_near(focus: Focus, sentence: str, window: int = 6) -> bool:
     # each word of a multi-word quantity ("success rate") anchors on its own
     anchors = {*focus.entities, *(norm(w) for q in focus.quantity_words for w in q.split())}
     spots = [i for i, w in enumerate(words) if anchors and any(a and a in norm(w) for a in anchors)]
+    if spots:  # the question's own specific words anchor too ("response" of "responses")
+        own = _specific_terms(focus.question)
+        spots += [i for i, w in enumerate(words) if any(_same(t, o) for t in terms(w) for o in own)]
     for i, word in enumerate(words):
-        found = numbers_of(word) - focus.numbers
+        found = _stated(word) - focus.numbers
         if not found or any(len(n) == 4 and n.startswith(("19", "20")) for n in found):
             continue  # no number, or a year
         if not spots or any(abs(i - j) <= window for j in spots):

@@ -84,10 +84,13 @@ ALL_FEATURES = (
 )
 
 _NUM = r"(\d{1,3}(?:,\d{3}(?!\d))+|\d+)(\.\d+)?"  # "1,000" "4.5"
-_SUFFIX = r"(\s*(?:%|percent\b|per\s*cent\b|-?fold\b|x\b|×)|\s+(?:million|billion|thousand)\b)?"
+_SUFFIX = (  # "times" glued to a number is LaTeX residue: "4.8times faster"
+    r"(\s*(?:%|percent\b|per\s*cent\b|-?fold\b|x\b|×|times\b)|\s+(?:million|billion|thousand)\b)?"
+)
 # In the sentence only free-standing numbers count ("IL-6", "p53", "4-PBA" do not); in the
 # passage every digit run does (the sentence's "Type 1" may be the passage's "T1D").
-_SENT_NUM_RE = re.compile(rf"(?<![\w.])(?<![A-Za-z]-){_NUM}{_SUFFIX}(?!\w)(?!-[A-Za-z])")
+# A number is read whole or not at all: "4.6G FLOPs" is not a "4".
+_SENT_NUM_RE = re.compile(rf"(?<![\w.])(?<![A-Za-z]-){_NUM}(?!\.?\d){_SUFFIX}(?!\w)(?!-[A-Za-z])")
 _PASSAGE_NUM_RE = re.compile(_NUM + _SUFFIX)
 _SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
 _WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"

@@ -136,10 +136,12 @@ def finalize(
         on_question: list[tuple[DraftSentence, bool | None, float | None]] = []
         answered = False
         for s, ok, score in checked:
+            # the names asked about may be in another retrieved passage of the cited paper
+            papers = {sources[n - 1].paper_id for n in s.citations}
             verdict = judge(
                 focus,
                 s.text,
-                [sources[n - 1].text for n in s.citations],
+                [h.text for h in sources if h.paper_id in papers],
                 [sources[n - 1].title for n in s.citations],
             )
             if verdict.addresses:
