@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from rag.answering.facets import FINDING_RE, REASON_RE, Facet, asks_reason, facets, fits
 from rag.answering.focus import analyse, answers_kind
-from rag.answering.grammar import Draft, DraftSentence, strip_markers
+from rag.answering.grammar import Draft, DraftSentence
+from rag.answering.sentences import hit_offsets, mix, position, tidy
 from rag.index.chunking import split_by_offsets
 from rag.schema import Hit
 from rag.text import CONTEXT_MARKER, terms
@@ -70,16 +71,6 @@ ASKED_PART = {
         r"\b(results?|findings?|find|perform\w*|outperform|evaluat\w*|experiment)", re.I
     ),
 }
-#: LaTeX escapes left in abstracts ("88\%", "K\&K", "i.e.~it"): the character they stand for.
-LATEX_ESCAPE_RE = re.compile(r"\\([%&_#$])|(?<=\S)~(?=\S)")
-#: A connective that leaves a quoted sentence dangling.
-CONNECTIVE_RE = re.compile(
-    r"^(However|Moreover|Furthermore|Further|Additionally|In addition|Besides|Meanwhile|Also|"
-    r"Nevertheless|Firstly|Secondly|Thirdly|Lastly|Similarly|In particular|In contrast|Instead|"
-    r"Consequently|Therefore|Thus|Hence|Specifically|Notably|Finally|Importantly|To this end|"
-    r"To (address|tackle|solve|overcome|mitigate|alleviate) (this|these|the) (issue|issues|problem|"
-    r"problems|challenge|challenges|limitation|limitations)),\s+",
-)
 
 
 @dataclass
@@ -161,10 +152,10 @@ class ExtractiveBackend:
             title_terms = set(terms(sources[n - 1].title))
             w = self.passage_weight  # the whole passage's similarity: its sentence's context
             context = w * float(psims[n - 1]) if psims is not None else 0.0
-            score = _mix(float(sim[0]), q_terms, text, title_terms, 0.6 - w) + context
+            score = mix(float(sim[0]), q_terms, text, title_terms, 0.6 - w) + context
             by_part = tuple(
                 (1 - self.facet_weight) * score
-                + self.facet_weight * _mix(float(sim[i + 1]), f_terms[i], text, title_terms, 0.6)
+                + self.facet_weight * mix(float(sim[i + 1]), f_terms[i], text, title_terms, 0.6)
                 + self._fit(f, text)
                 for i, f in enumerate(parts)
             )
@@ -341,8 +332,8 @@ class ExtractiveBackend:
         ("how does it work", "what results") comes first. Sentences before the paper's first
         statement of its own work are background and serve only when nothing else does."""
         units: list[tuple[str, int]] = []
-        for n, hit in sorted(enumerate(sources, start=1), key=lambda x: _position(x[1])):
-            for text in split_by_offsets(hit.text, _offsets(hit)):
+        for n, hit in sorted(enumerate(sources, start=1), key=lambda x: position(x[1])):
+            for text in split_by_offsets(hit.text, hit_offsets(hit)):
                 if all(text != u[0] for u in units):  # overlapping chunks repeat sentences
                     units.append((text, n))
         if not units:
@@ -360,41 +351,3 @@ class ExtractiveBackend:
         first = parts[asked] or contribution
         rest = sorted((u for k, v in parts.items() for u in v if u not in first), key=units.index)
         return Draft(sentences=[DraftSentence(tidy(t), [n]) for t, n in [*first, *rest]])
-
-
-def _mix(sim: float, q_terms: set[str], text: str, title_terms: set[str], w: float) -> float:
-    """A sentence's score for a question (or one clause of it): ``w`` times its embedding
-    similarity, plus the share of the question's terms it states (its paper's title counts: it
-    gives the sentence its subject), plus the share it states itself."""
-    if not q_terms:
-        return w * sim
-    own_terms = set(terms(text))
-    overlap = len(q_terms & (own_terms | title_terms)) / len(q_terms)
-    own = len(q_terms & (own_terms - title_terms)) / len(q_terms)
-    return w * sim + 0.25 * overlap + 0.15 * own
-
-
-def _position(hit: Hit) -> tuple[int, int]:
-    """Where a chunk sits in its paper (chunk index, first sentence), for the paper's order."""
-    return _int(hit.metadata.get("chunk_index")), _int(hit.metadata.get("sentence_start"))
-
-
-def _int(value: object) -> int:
-    return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
-
-
-def _offsets(hit: Hit) -> str | None:
-    offsets = hit.metadata.get("sent_offsets")
-    return str(offsets) if offsets else None
-
-
-def tidy(sentence: str) -> str:
-    """A quoted sentence without a dangling connective at its start ("However, we ..." ->
-    "We ...") and without the paper's own bracketed reference numbers ("[12]", which would pose
-    as the answer's citations) or LaTeX escapes ("88\\%" -> "88%"); never reworded otherwise."""
-    sentence = LATEX_ESCAPE_RE.sub(lambda m: m.group(1) or " ", strip_markers(sentence))
-    m = CONNECTIVE_RE.match(sentence)
-    if not m or len(sentence) - m.end() < 20:
-        return sentence
-    rest = sentence[m.end() :]
-    return rest[:1].upper() + rest[1:]
