@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rag.answering.facets import FINDING_RE, REASON_RE, Facet, asks_reason, facets, fits
 from rag.answering.focus import analyse, answers_kind
 from rag.answering.grammar import Draft, DraftSentence
-from rag.answering.sentences import hit_offsets, mix, position, tidy
+from rag.answering.sentences import (
+    ScoredSentence,
+    by_segment,
+    hit_offsets,
+    mix,
+    position,
+    segments,
+    spelled_out,
+    tidy,
+)
 from rag.index.chunking import split_by_offsets
 from rag.schema import Hit
 from rag.text import CONTEXT_MARKER, terms
@@ -73,16 +81,6 @@ ASKED_PART = {
 }
 
 
-@dataclass
-class ScoredSentence:
-    text: str
-    source: int  # 1-based source number
-    score: float
-    similarity: float
-    overlap: float
-    facets: tuple[float, ...] = ()  # its score for each clause of a multi-part question
-
-
 class ExtractiveBackend:
     """Offline answerer: picks retrieved sentences that address the question, cites each.
 
@@ -112,6 +110,9 @@ class ExtractiveBackend:
         facet_weight: float = 0.5,
         fit_bonus: float = 0.05,
         finding_margin: float = 0.3,
+        segment_extra: int = 2,
+        segment_gap: float = 0.05,
+        segment_min: float = 0.3,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -129,6 +130,9 @@ class ExtractiveBackend:
         self.facet_weight = facet_weight  # of a clause's own score in a sentence's clause score
         self.fit_bonus = fit_bonus  # ... up (down) when it states (lacks) the kind asked
         self.finding_margin = finding_margin  # many-paper: a paper's finding within this of best
+        self.segment_extra = segment_extra  # one-paper: sentences for phrases the rest leave out
+        self.segment_gap = segment_gap  # ... stating the phrase this much better than the chosen
+        self.segment_min = segment_min  # ... and scoring at least this for it
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
         candidates: list[tuple[str, int]] = []
@@ -138,15 +142,19 @@ class ExtractiveBackend:
                 candidates.append((sentence, n))
         if not candidates:
             return []
-        parts = facets(question.split(CONTEXT_MARKER)[0]) if self.facet_weight else []
+        asked = question.split(CONTEXT_MARKER)[0]
+        parts = facets(asked) if self.facet_weight else []
+        segs = segments(asked) if self.segment_extra else []
         passages = [h.text for h in sources] if self.passage_weight else []
         texts = [c[0] for c in candidates]
-        vectors = self.embedder.embed([question, *(f.text for f in parts), *texts, *passages])
-        nq, nc = 1 + len(parts), len(candidates)
-        sims = vectors[nq : nq + nc] @ vectors[:nq].T  # column 0: the question, then its parts
+        queries = [question, *(f.text for f in parts), *segs]
+        vectors = self.embedder.embed([*queries, *texts, *passages])
+        nq, nc, nf = len(queries), len(candidates), 1 + len(parts)
+        sims = vectors[nq : nq + nc] @ vectors[:nq].T  # column 0: the question, its clauses...
         psims = vectors[nq + nc :] @ vectors[0] if passages else None
         q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
         f_terms = [set(terms(f.text)) for f in parts]
+        s_terms = [set(terms(seg)) for seg in segs]
         scored = []
         for (text, n), sim in zip(candidates, sims, strict=True):
             title_terms = set(terms(sources[n - 1].title))
@@ -159,9 +167,12 @@ class ExtractiveBackend:
                 + self._fit(f, text)
                 for i, f in enumerate(parts)
             )
+            by_seg = tuple(
+                mix(float(sim[nf + i]), s_terms[i], text, set(), 0.6) for i in range(len(segs))
+            )
             shared = q_terms & (set(terms(text)) | title_terms)
             overlap = len(shared) / len(q_terms) if q_terms else 0.0
-            scored.append(ScoredSentence(text, n, score, float(sim[0]), overlap, by_part))
+            scored.append(ScoredSentence(text, n, score, float(sim[0]), overlap, by_part, by_seg))
         scored.sort(key=lambda s: -s.score)
         return scored
 
@@ -212,9 +223,10 @@ class ExtractiveBackend:
             extra = self._covering(ranked, q_terms, covered, self.one_extra, self.one_margin)
             chosen += [s for s in extra if all(s.text != c.text for c in chosen)]
         cited = {sources[c.source - 1].paper_id for c in chosen}  # each clause, from those papers
-        chosen += self._by_facet(
-            [s for s in scored if sources[s.source - 1].paper_id in cited], chosen
-        )
+        pool = [s for s in scored if sources[s.source - 1].paper_id in cited]
+        chosen += self._by_facet(pool, chosen)
+        chosen += by_segment(pool, chosen, self.segment_extra, self.segment_gap, self.segment_min)
+        chosen += spelled_out(pool, sources, chosen, self.one_margin)
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
     def _contribution(

@@ -7,10 +7,25 @@ question a sentence may answer on its own (:func:`segments`), where a chunk sits
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from itertools import pairwise
 
 from rag.answering.grammar import strip_markers
+from rag.index.chunking import split_by_offsets
 from rag.schema import Hit
 from rag.text import terms
+
+
+@dataclass
+class ScoredSentence:
+    text: str
+    source: int  # 1-based source number
+    score: float
+    similarity: float
+    overlap: float
+    facets: tuple[float, ...] = ()  # its score for each clause of a multi-part question
+    parts: tuple[float, ...] = ()  # ... and for each phrase of a long question (its segments)
+
 
 #: LaTeX escapes left in abstracts ("88\%", "K\&K", "i.e.~it"): the character they stand for.
 LATEX_ESCAPE_RE = re.compile(r"\\([%&_#$])|(?<=\S)~(?=\S)")
@@ -60,3 +75,88 @@ def tidy(sentence: str) -> str:
         return sentence
     rest = sentence[m.end() :]
     return rest[:1].upper() + rest[1:]
+
+
+#: Where a long question's parts start: punctuation, or a word that opens a phrase ("by taking
+#: ...", "with the codebook refreshed ...", "without hyperparameter search ...").
+_SEGMENT_SPLIT = re.compile(
+    r"\s*[,;:?]\s*|\s+(?=\b(?:and|by|with|without|while|where|which|via|using|from)\b)",
+    re.IGNORECASE,
+)
+
+
+def segments(question: str, min_terms: int = 3) -> list[str]:
+    """The phrases of a question, each with at least ``min_terms`` content terms (shorter ones
+    join the phrase before them); ``[]`` when it has fewer than two. A paraphrased question
+    words each part of what it asks differently from the paper, and the sentence that states
+    one part ("the codebook refreshed as training goes" ~ "an online update of the vocabulary")
+    may be far from the question as a whole."""
+    out: list[str] = []
+    for part in (p.strip() for p in _SEGMENT_SPLIT.split(question) if p and p.strip()):
+        if out and min(len(terms(out[-1])), len(terms(part))) < min_terms:
+            out[-1] = f"{out[-1]} {part}"
+        else:
+            out.append(part)
+    if len(out) > 1 and len(terms(out[-1])) < min_terms:
+        out[-2] = f"{out[-2]} {out.pop()}"
+    return out if len(out) >= 2 else []
+
+
+#: A sentence that spells out how the one before it is done ("Specifically, we ...").
+ELABORATION_RE = re.compile(
+    r"^(Specifically|Concretely|In particular|In detail|Namely|That is|To do so|To this end|"
+    r"To achieve this|In practice),\s",
+    re.IGNORECASE,
+)
+
+
+def elaborations(sentences: list[str]) -> dict[str, str]:
+    """The sentences of a passage (``sentences``, in order) that spell out the one before them
+    (:data:`ELABORATION_RE`), each mapped to that one: the "how" of a method the question asks
+    about, which shares few words with the question but follows a sentence that does."""
+    return {nxt: prev for prev, nxt in pairwise(sentences) if ELABORATION_RE.match(nxt)}
+
+
+def spelled_out(
+    ranked: list[ScoredSentence],
+    sources: list[Hit],
+    chosen: list[ScoredSentence],
+    margin: float,
+) -> list[ScoredSentence]:
+    """The sentence that spells out ("Specifically, we ...") the best-scoring sentence of
+    ``ranked`` that has one, when that one is within ``margin`` of the best and the
+    spelling-out is not chosen yet (at most one)."""
+    after: dict[tuple[str, int], str] = {}
+    for n in {s.source for s in ranked}:
+        hit = sources[n - 1]
+        sentences = split_by_offsets(hit.text, hit_offsets(hit))
+        after |= {(prev, n): nxt for nxt, prev in elaborations(sentences).items()}
+    by_text = {(s.text, s.source): s for s in ranked}
+    for s in ranked:
+        if s.score < ranked[0].score - margin:
+            break
+        nxt = by_text.get((after.get((s.text, s.source), ""), s.source))
+        if nxt is not None:
+            return [] if any(nxt.text == c.text for c in chosen) else [nxt]
+    return []
+
+
+def by_segment(
+    ranked: list[ScoredSentence],
+    chosen: list[ScoredSentence],
+    limit: int,
+    gap: float,
+    minimum: float,
+) -> list[ScoredSentence]:
+    """Up to ``limit`` sentences of ``ranked``, each the best for a phrase of the
+    question (:func:`segments`) that it states ``gap``
+    better than every ``chosen`` one: the parts a paraphrased question words differently."""
+    out: list[ScoredSentence] = []
+    for i in range(len(ranked[0].parts) if ranked and chosen else 0):
+        top = max(ranked, key=lambda s: s.parts[i])
+        have = max(c.parts[i] for c in [*chosen, *out])
+        if len(out) >= limit:
+            break
+        if top.parts[i] >= max(minimum, have + gap):
+            out.append(top)
+    return out
