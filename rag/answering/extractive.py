@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rag.answering.facets import FINDING_RE, REASON_RE, Facet, asks_reason, facets, fits
@@ -21,6 +22,7 @@ from rag.answering.focus import analyse, answers_kind
 from rag.answering.grammar import Draft, DraftSentence
 from rag.answering.sentences import (
     ScoredSentence,
+    background,
     by_segment,
     hit_offsets,
     mix,
@@ -113,6 +115,7 @@ class ExtractiveBackend:
         segment_extra: int = 2,
         segment_gap: float = 0.05,
         segment_min: float = 0.3,
+        background_penalty: float = 0.1,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -133,6 +136,7 @@ class ExtractiveBackend:
         self.segment_extra = segment_extra  # one-paper: sentences for phrases the rest leave out
         self.segment_gap = segment_gap  # ... stating the phrase this much better than the chosen
         self.segment_min = segment_min  # ... and scoring at least this for it
+        self.background_penalty = background_penalty  # one-paper: a paper's opening background
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
         candidates: list[tuple[str, int]] = []
@@ -199,16 +203,22 @@ class ExtractiveBackend:
             return Draft(sentences=[], refused=True)
         if focus.scope == "many":
             return self.per_paper(scored, sources, question)
+        if self.background_penalty:  # the answer, not the background repeating the question
+            bg = background(sources)
+            pen = self.background_penalty
+            scored = [
+                replace(s, score=s.score - pen) if (s.text, s.source) in bg else s for s in scored
+            ]
+            scored.sort(key=lambda s: -s.score)
         best = scored[0].score
         chosen: list[ScoredSentence] = []
         if focus.kind != "general":  # put the best sentence stating the asked kind first
             typed = [s for s in scored[:10] if answers_kind(focus, s.text)]
             if typed and typed[0].score >= self.min_score:
                 chosen.append(typed[0])
+        floor = min(best, max(self.min_score, best - self.margin))  # the best always passes
         for s in scored:
-            if len(chosen) >= self.max_sentences or s.score < max(
-                self.min_score, best - self.margin
-            ):
+            if len(chosen) >= self.max_sentences or s.score < floor:
                 break
             if any(s.text == c.text for c in chosen):
                 continue

@@ -160,3 +160,22 @@ def by_segment(
         if top.parts[i] >= max(minimum, have + gap):
             out.append(top)
     return out
+
+
+#: A paper speaking of its own work ("we", "our approach", "this paper").
+OWN_VOICE_RE = re.compile(r"\b(we|our|us|this (paper|work|study|article|survey))\b", re.IGNORECASE)
+
+
+def background(sources: list[Hit]) -> set[tuple[str, int]]:
+    """The (sentence, source number) pairs that open a paper before it first speaks of its own
+    work (:data:`OWN_VOICE_RE`: "we propose", "our approach uses"): the background ("X is
+    widely used", "Prior work relies on ..."), which repeats a question's words without answering
+    it. Only chunks that start their paper are read (the rest do not show where it ends)."""
+    out: set[tuple[str, int]] = set()
+    for n, hit in enumerate(sources, start=1):
+        if position(hit) != (0, 0):
+            continue
+        sentences = split_by_offsets(hit.text, hit_offsets(hit))
+        first = next((i for i, s in enumerate(sentences) if OWN_VOICE_RE.search(s)), None)
+        out |= {(s, n) for s in sentences[: first or 0]}
+    return out
