@@ -119,3 +119,25 @@ def test_one_paper_answer_adds_the_sentence_stating_a_phrase_left_out() -> None:
         said[extra] = [s.text for s in backend.draft(question, hits).sentences]
     assert said[0] == [main]
     assert said[2] == [main, rest]
+
+
+def test_a_paper_the_question_names_gets_its_sentences_in_a_many_paper_answer() -> None:
+    """ "Alpha and BetaNet both ...; how does each ...": BetaNet's sentences share few words with
+    the question, yet its paper, named in the question and in its title, is answered; an
+    unnamed paper scoring as low is not (fake embedder)."""
+    hits = [
+        Hit(chunk_id="a", paper_id="a", title="Alpha: curriculum training", score=1.0,
+            text="Alpha orders training from easy to hard samples by difficulty."),
+        Hit(chunk_id="b", paper_id="b", title="BetaNet for search agents", score=0.5,
+            text="Agents learn progressively based on the number of masked spans."),
+        Hit(chunk_id="c", paper_id="c", title="Gamma for search agents", score=0.5,
+            text="Agents learn progressively based on the number of retrieved spans."),
+    ]  # fmt: skip
+    question = (
+        "Alpha and BetaNet both order training from easy to hard. How does each define difficulty?"
+    )
+    backend = ExtractiveBackend(FakeEmbedder(dim=512), min_score=0.3)
+    cited = {
+        hits[c - 1].paper_id for s in backend.draft(question, hits).sentences for c in s.citations
+    }
+    assert cited == {"a", "b"}

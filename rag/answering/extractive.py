@@ -265,7 +265,8 @@ class ExtractiveBackend:
         self, scored: list[ScoredSentence], sources: list[Hit], question: str = ""
     ) -> Draft:
         """Multi-paper and "what do the papers say" questions: each relevant paper's best
-        sentence, papers in order of relevance; how many follows relevance, not a count. Grouped
+        sentence, papers in order of relevance; how many follows relevance, not a count (a paper
+        whose title has a name the question asks about is relevant). Grouped
         with it: a sentence covering parts of the question it did not (:meth:`_covering`), its
         finding (:meth:`_finding`), its best sentence for each clause (:meth:`_by_facet`)."""
         best = scored[0].score
@@ -273,7 +274,14 @@ class ExtractiveBackend:
         by_paper: dict[str, list[ScoredSentence]] = {}
         for s in scored:  # best first
             by_paper.setdefault(sources[s.source - 1].paper_id, []).append(s)
-        papers = [ss for ss in by_paper.values() if ss[0].score >= floor][: self.max_papers]
+        names = [e.lower() for e in analyse(question.split(CONTEXT_MARKER)[0]).entities]
+
+        def named(ss: list[ScoredSentence]) -> bool:  # its title names a paper the question does
+            title = sources[ss[0].source - 1].title.lower()
+            return any(re.search(rf"(?<!\w){re.escape(e)}(?!\w)", title) for e in names)
+
+        papers = [ss for ss in by_paper.values() if ss[0].score >= floor or named(ss)]
+        papers = papers[: self.max_papers]
         firsts = [ss[0] for ss in papers]
         q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
         chosen: list[ScoredSentence] = []
