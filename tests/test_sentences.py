@@ -141,3 +141,18 @@ def test_a_paper_the_question_names_gets_its_sentences_in_a_many_paper_answer() 
         hits[c - 1].paper_id for s in backend.draft(question, hits).sentences for c in s.citations
     }
     assert cited == {"a", "b"}
+
+
+def test_a_sentence_going_on_about_the_asked_thing_counts_as_spelling_it_out() -> None:
+    """ "... drawn from our prior. This prior incorporates ...": the second goes on about the
+    prior the question asks about; not when the question asks about something else, nor when
+    the sentence before never named it."""
+    sentences = [
+        "The network is trained offline on datasets drawn from our prior.",
+        "This prior incorporates ideas from causal reasoning.",
+    ]
+    asked = set(terms("What is the synthetic prior built from?"))
+    assert elaborations(sentences, asked) == {sentences[1]: sentences[0]}
+    assert elaborations(sentences, set(terms("What is the network's size?"))) == {}
+    assert elaborations(sentences) == {}
+    assert elaborations(["Networks are trained offline.", sentences[1]], asked) == {}

@@ -236,7 +236,7 @@ class ExtractiveBackend:
         pool = [s for s in scored if sources[s.source - 1].paper_id in cited]
         chosen += self._by_facet(pool, chosen)
         chosen += by_segment(pool, chosen, self.segment_extra, self.segment_gap, self.segment_min)
-        chosen += spelled_out(pool, sources, chosen, self.one_margin)
+        chosen += spelled_out(pool, sources, chosen, self.one_margin, set(terms(asked)))
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
     def _contribution(

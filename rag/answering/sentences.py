@@ -110,11 +110,24 @@ ELABORATION_RE = re.compile(
 )
 
 
-def elaborations(sentences: list[str]) -> dict[str, str]:
+#: A sentence that goes on about a thing the one before it named ("This prior incorporates").
+CONTINUATION_RE = re.compile(r"^(This|These|Such)\s+([a-z][\w-]+)\s")
+
+
+def elaborations(sentences: list[str], asked: set[str] | None = None) -> dict[str, str]:
     """The sentences of a passage (``sentences``, in order) that spell out the one before them
     (:data:`ELABORATION_RE`), each mapped to that one: the "how" of a method the question asks
-    about, which shares few words with the question but follows a sentence that does."""
-    return {nxt: prev for prev, nxt in pairwise(sentences) if ELABORATION_RE.match(nxt)}
+    about, which shares few words with the question but follows a sentence that does. With
+    ``asked`` (the question's terms), also those that go on about a thing the one before names
+    and the question asks about ("... drawn from our prior. This prior incorporates ...")."""
+    out = {}
+    for prev, nxt in pairwise(sentences):
+        m = CONTINUATION_RE.match(nxt)
+        if ELABORATION_RE.match(nxt) or (
+            m and asked and {*terms(m.group(2))} & asked & {*terms(prev)}
+        ):
+            out[nxt] = prev
+    return out
 
 
 def spelled_out(
@@ -122,6 +135,7 @@ def spelled_out(
     sources: list[Hit],
     chosen: list[ScoredSentence],
     margin: float,
+    asked: set[str] | None = None,
 ) -> list[ScoredSentence]:
     """The sentence that spells out ("Specifically, we ...") the best-scoring sentence of
     ``ranked`` that has one, when that one is within ``margin`` of the best and the
@@ -130,7 +144,7 @@ def spelled_out(
     for n in {s.source for s in ranked}:
         hit = sources[n - 1]
         sentences = split_by_offsets(hit.text, hit_offsets(hit))
-        after |= {(prev, n): nxt for nxt, prev in elaborations(sentences).items()}
+        after |= {(prev, n): nxt for nxt, prev in elaborations(sentences, asked).items()}
     by_text = {(s.text, s.source): s for s in ranked}
     for s in ranked:
         if s.score < ranked[0].score - margin:
