@@ -37,14 +37,16 @@ def test_segments_split_a_long_question_into_phrases_with_content() -> None:
     assert segments("What is the synthetic prior that TabPFN is trained on built from?") == []
 
 
-def test_elaborations_map_a_spelling_out_to_the_sentence_before_it() -> None:
+def test_elaborations_pair_a_spelling_out_with_the_sentences_before_it() -> None:
     sentences = [
         "We propose a data selector based on attention heads.",
         "Specifically, we mask retrieval heads and compute the loss difference.",
         "Results improve on five benchmarks.",
     ]
-    assert elaborations(sentences) == {sentences[1]: sentences[0]}
-    assert elaborations(sentences[::2]) == {}
+    assert elaborations(sentences) == [(sentences[0], sentences[1])]
+    assert elaborations(sentences[::2]) == []
+    between = [sentences[0], "Hence, it needs no labels.", *sentences[1:]]  # one sentence apart
+    assert elaborations(between) == [(sentences[0], sentences[1]), (between[1], sentences[1])]
 
 
 def test_background_is_a_papers_opening_before_it_speaks_of_its_own_work() -> None:
@@ -152,7 +154,7 @@ def test_a_sentence_going_on_about_the_asked_thing_counts_as_spelling_it_out() -
         "This prior incorporates ideas from causal reasoning.",
     ]
     asked = set(terms("What is the synthetic prior built from?"))
-    assert elaborations(sentences, asked) == {sentences[1]: sentences[0]}
-    assert elaborations(sentences, set(terms("What is the network's size?"))) == {}
-    assert elaborations(sentences) == {}
-    assert elaborations(["Networks are trained offline.", sentences[1]], asked) == {}
+    assert elaborations(sentences, asked) == [(sentences[0], sentences[1])]
+    assert elaborations(sentences, set(terms("What is the network's size?"))) == []
+    assert elaborations(sentences) == []
+    assert elaborations(["Networks are trained offline.", sentences[1]], asked) == []

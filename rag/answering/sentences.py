@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import pairwise
 
 from rag.answering.grammar import strip_markers
 from rag.index.chunking import split_by_offsets
@@ -114,19 +113,20 @@ ELABORATION_RE = re.compile(
 CONTINUATION_RE = re.compile(r"^(This|These|Such)\s+([a-z][\w-]+)\s")
 
 
-def elaborations(sentences: list[str], asked: set[str] | None = None) -> dict[str, str]:
-    """The sentences of a passage (``sentences``, in order) that spell out the one before them
-    (:data:`ELABORATION_RE`), each mapped to that one: the "how" of a method the question asks
-    about, which shares few words with the question but follows a sentence that does. With
-    ``asked`` (the question's terms), also those that go on about a thing the one before names
-    and the question asks about ("... drawn from our prior. This prior incorporates ...")."""
-    out = {}
-    for prev, nxt in pairwise(sentences):
+def elaborations(sentences: list[str], asked: set[str] | None = None) -> list[tuple[str, str]]:
+    """The (sentence, its spelling-out) pairs of a passage (``sentences``, in order): a
+    sentence that spells out (:data:`ELABORATION_RE`) the idea of the one or two before it, the
+    "how" of a method the question asks about, which shares few words with the question but
+    follows a sentence that does. With ``asked`` (the question's terms), also one that goes on
+    about a thing the one before names and the question asks about ("... drawn from our prior.
+    This prior incorporates ...")."""
+    out = []
+    for i, nxt in enumerate(sentences[1:], start=1):
         m = CONTINUATION_RE.match(nxt)
-        if ELABORATION_RE.match(nxt) or (
-            m and asked and {*terms(m.group(2))} & asked & {*terms(prev)}
-        ):
-            out[nxt] = prev
+        if ELABORATION_RE.match(nxt):
+            out += [(prev, nxt) for prev in sentences[max(0, i - 2) : i]]
+        elif m and asked and {*terms(m.group(2))} & asked & {*terms(sentences[i - 1])}:
+            out.append((sentences[i - 1], nxt))
     return out
 
 
@@ -144,7 +144,7 @@ def spelled_out(
     for n in {s.source for s in ranked}:
         hit = sources[n - 1]
         sentences = split_by_offsets(hit.text, hit_offsets(hit))
-        after |= {(prev, n): nxt for nxt, prev in elaborations(sentences, asked).items()}
+        after |= {(prev, n): nxt for prev, nxt in elaborations(sentences, asked)}
     by_text = {(s.text, s.source): s for s in ranked}
     for s in ranked:
         if s.score < ranked[0].score - margin:
