@@ -158,3 +158,21 @@ def test_a_sentence_going_on_about_the_asked_thing_counts_as_spelling_it_out() -
     assert elaborations(sentences, set(terms("What is the network's size?"))) == []
     assert elaborations(sentences) == []
     assert elaborations(["Networks are trained offline.", sentences[1]], asked) == []
+
+
+def test_the_paper_matching_in_several_sentences_leads_a_one_paper_answer() -> None:
+    """Paper b's one sentence scores best alone; paper a's two sentences score almost as well
+    each: a leads when ``paper_vote`` is 2 (within ``vote_margin``), b when the vote is off
+    (fake embedder)."""
+    question = "Is there a post hoc unlearning method that dampens important weights quickly?"
+    hits = [
+        _paper("a", ["A post hoc unlearning method is fast.", "It dampens important weights."]),
+        _paper("b", ["A post hoc unlearning method dampens weights quickly.", "Fish swim."]),
+    ]
+    lead = {}
+    for vote in (0, 2):
+        backend = ExtractiveBackend(
+            FakeEmbedder(dim=512), min_score=0.05, paper_vote=vote, vote_margin=0.5
+        )
+        lead[vote] = backend.draft(question, hits).sentences[0].citations
+    assert lead == {0: [2], 2: [1]}

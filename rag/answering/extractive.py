@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rag.answering.facets import FINDING_RE, REASON_RE, Facet, asks_reason, facets, fits
@@ -24,7 +23,9 @@ from rag.answering.sentences import (
     ScoredSentence,
     background,
     by_segment,
+    demote,
     hit_offsets,
+    lead_paper_first,
     mix,
     position,
     segments,
@@ -116,6 +117,8 @@ class ExtractiveBackend:
         segment_gap: float = 0.05,
         segment_min: float = 0.3,
         background_penalty: float = 0.1,
+        paper_vote: int = 2,
+        vote_margin: float = 0.1,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -137,6 +140,8 @@ class ExtractiveBackend:
         self.segment_gap = segment_gap  # ... stating the phrase this much better than the chosen
         self.segment_min = segment_min  # ... and scoring at least this for it
         self.background_penalty = background_penalty  # one-paper: a paper's opening background
+        self.paper_vote = paper_vote  # one-paper: the paper whose best this many lead wins
+        self.vote_margin = vote_margin  # ... when its best is within this of the best
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
         candidates: list[tuple[str, int]] = []
@@ -204,12 +209,9 @@ class ExtractiveBackend:
         if focus.scope == "many":
             return self.per_paper(scored, sources, question)
         if self.background_penalty:  # the answer, not the background repeating the question
-            bg = background(sources)
-            pen = self.background_penalty
-            scored = [
-                replace(s, score=s.score - pen) if (s.text, s.source) in bg else s for s in scored
-            ]
-            scored.sort(key=lambda s: -s.score)
+            scored = demote(scored, background(sources), self.background_penalty)
+        if self.paper_vote > 1:  # the paper whose best few sentences score best leads
+            scored = lead_paper_first(scored, sources, self.paper_vote, self.vote_margin)
         best = scored[0].score
         chosen: list[ScoredSentence] = []
         if focus.kind != "general":  # put the best sentence stating the asked kind first

@@ -7,7 +7,7 @@ question a sentence may answer on its own (:func:`segments`), where a chunk sits
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.answering.grammar import strip_markers
 from rag.index.chunking import split_by_offsets
@@ -193,3 +193,31 @@ def background(sources: list[Hit]) -> set[tuple[str, int]]:
         first = next((i for i, s in enumerate(sentences) if OWN_VOICE_RE.search(s)), None)
         out |= {(s, n) for s in sentences[: first or 0]}
     return out
+
+
+def demote(
+    scored: list[ScoredSentence], these: set[tuple[str, int]], penalty: float
+) -> list[ScoredSentence]:
+    """``scored`` with ``these`` (sentence, source number) pairs ``penalty`` lower, re-sorted."""
+    out = [
+        replace(s, score=s.score - penalty) if (s.text, s.source) in these else s for s in scored
+    ]
+    return sorted(out, key=lambda s: -s.score)
+
+
+def lead_paper_first(
+    scored: list[ScoredSentence], sources: list[Hit], k: int, margin: float
+) -> list[ScoredSentence]:
+    """``scored`` (best first) with the best sentence of the paper whose ``k`` best sentences
+    score best on average moved first, when it is within ``margin`` of the best sentence: a
+    paraphrased question matches its paper in several sentences, another paper's background in
+    one."""
+    tops: dict[str, list[float]] = {}
+    for s in scored:
+        tops.setdefault(sources[s.source - 1].paper_id, []).append(s.score)
+    vote = {p: sum(v[:k]) / k for p, v in tops.items()}
+    lead = max(vote, key=lambda p: vote[p])
+    first = next(s for s in scored if sources[s.source - 1].paper_id == lead)
+    if first is scored[0] or first.score < scored[0].score - margin:
+        return scored
+    return [first, *(s for s in scored if s is not first)]
