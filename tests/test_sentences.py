@@ -176,3 +176,20 @@ def test_the_paper_matching_in_several_sentences_leads_a_one_paper_answer() -> N
         )
         lead[vote] = backend.draft(question, hits).sentences[0].citations
     assert lead == {0: [2], 2: [1]}
+
+
+def test_is_there_a_question_with_each_is_answered_from_one_paper() -> None:
+    """ "Is there a way to ... each weight ..." asks for one method: its "each" does not make it
+    a many-paper question ("Which papers ..." stays one), so the answer quotes one paper
+    (fake embedder)."""
+    hits = [
+        _paper("a", ["Merging checkpoints by taking each weight difference works well."]),
+        _paper("b", ["Merging checkpoints by weight averaging works."]),
+    ]
+    backend = ExtractiveBackend(FakeEmbedder(dim=512), min_score=0.05, margin=0.0, paper_margin=0.9)
+
+    def cited(question: str) -> set[int]:
+        return {c for s in backend.draft(question, hits).sentences for c in s.citations}
+
+    assert cited("Is there a way of merging checkpoints by taking each weight difference?") == {1}
+    assert cited("Which papers merge checkpoints by taking each weight difference?") == {1, 2}

@@ -52,6 +52,11 @@ CLAIM_RE = re.compile(
     r"propose|introduce|present|develop|design|show|find|demonstrate|provide|reveal)",
     re.IGNORECASE,
 )
+#: A question asking for one method or paper ("Is there a way to ...", "Which work ..."): its
+#: "each" ("adjusting how much each head ...") does not make it a many-paper question.
+ONE_ASKED_RE = re.compile(
+    r"\b(is there (a|an|one)|(which|what) (paper|work|study|method|approach|technique)\b)", re.I
+)
 #: Sentences that report a result.
 RESULT_RE = re.compile(r"\d|\b(outperform|state-of-the-art|improv|achiev)", re.IGNORECASE)
 #: A paper's own voice, for finding where its background ends ("we discuss", "this survey").
@@ -206,7 +211,7 @@ class ExtractiveBackend:
         scored = self.score(question, sources)
         if not scored or scored[0].score < self.min_score:
             return Draft(sentences=[], refused=True)
-        if focus.scope == "many":
+        if focus.scope == "many" and not ONE_ASKED_RE.search(asked):
             return self.per_paper(scored, sources, question)
         if self.background_penalty:  # the answer, not the background repeating the question
             scored = demote(scored, background(sources), self.background_penalty)
