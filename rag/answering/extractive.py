@@ -14,12 +14,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rag.answering.facets import FINDING_RE, REASON_RE, Facet, asks_reason, facets, fits
 from rag.answering.focus import analyse, answers_kind
-from rag.answering.grammar import Draft, DraftSentence, strip_markers
+from rag.answering.grammar import Draft, DraftSentence
+from rag.answering.sentences import (
+    ScoredSentence,
+    background,
+    by_segment,
+    demote,
+    hit_offsets,
+    lead_paper_first,
+    mix,
+    position,
+    segments,
+    spelled_out,
+    tidy,
+)
 from rag.index.chunking import split_by_offsets
 from rag.schema import Hit
 from rag.text import CONTEXT_MARKER, terms
@@ -39,6 +51,11 @@ CLAIM_RE = re.compile(
     r"\b(we|this (paper|work|study)|our (work|method|approach|paper|results?))\b[^.]{0,70}?\b("
     r"propose|introduce|present|develop|design|show|find|demonstrate|provide|reveal)",
     re.IGNORECASE,
+)
+#: A question asking for one method or paper ("Is there a way to ...", "Which work ..."): its
+#: "each" ("adjusting how much each head ...") does not make it a many-paper question.
+ONE_ASKED_RE = re.compile(
+    r"\b(is there (a|an|one)|(which|what) (paper|work|study|method|approach|technique)\b)", re.I
 )
 #: Sentences that report a result.
 RESULT_RE = re.compile(r"\d|\b(outperform|state-of-the-art|improv|achiev)", re.IGNORECASE)
@@ -70,26 +87,6 @@ ASKED_PART = {
         r"\b(results?|findings?|find|perform\w*|outperform|evaluat\w*|experiment)", re.I
     ),
 }
-#: LaTeX escapes left in abstracts ("88\%", "K\&K", "i.e.~it"): the character they stand for.
-LATEX_ESCAPE_RE = re.compile(r"\\([%&_#$])|(?<=\S)~(?=\S)")
-#: A connective that leaves a quoted sentence dangling.
-CONNECTIVE_RE = re.compile(
-    r"^(However|Moreover|Furthermore|Further|Additionally|In addition|Besides|Meanwhile|Also|"
-    r"Nevertheless|Firstly|Secondly|Thirdly|Lastly|Similarly|In particular|In contrast|Instead|"
-    r"Consequently|Therefore|Thus|Hence|Specifically|Notably|Finally|Importantly|To this end|"
-    r"To (address|tackle|solve|overcome|mitigate|alleviate) (this|these|the) (issue|issues|problem|"
-    r"problems|challenge|challenges|limitation|limitations)),\s+",
-)
-
-
-@dataclass
-class ScoredSentence:
-    text: str
-    source: int  # 1-based source number
-    score: float
-    similarity: float
-    overlap: float
-    facets: tuple[float, ...] = ()  # its score for each clause of a multi-part question
 
 
 class ExtractiveBackend:
@@ -121,6 +118,12 @@ class ExtractiveBackend:
         facet_weight: float = 0.5,
         fit_bonus: float = 0.05,
         finding_margin: float = 0.3,
+        segment_extra: int = 2,
+        segment_gap: float = 0.05,
+        segment_min: float = 0.3,
+        background_penalty: float = 0.1,
+        paper_vote: int = 2,
+        vote_margin: float = 0.1,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -138,6 +141,12 @@ class ExtractiveBackend:
         self.facet_weight = facet_weight  # of a clause's own score in a sentence's clause score
         self.fit_bonus = fit_bonus  # ... up (down) when it states (lacks) the kind asked
         self.finding_margin = finding_margin  # many-paper: a paper's finding within this of best
+        self.segment_extra = segment_extra  # one-paper: sentences for phrases the rest leave out
+        self.segment_gap = segment_gap  # ... stating the phrase this much better than the chosen
+        self.segment_min = segment_min  # ... and scoring at least this for it
+        self.background_penalty = background_penalty  # one-paper: a paper's opening background
+        self.paper_vote = paper_vote  # one-paper: the paper whose best this many lead wins
+        self.vote_margin = vote_margin  # ... when its best is within this of the best
 
     def score(self, question: str, sources: list[Hit]) -> list[ScoredSentence]:
         candidates: list[tuple[str, int]] = []
@@ -147,30 +156,37 @@ class ExtractiveBackend:
                 candidates.append((sentence, n))
         if not candidates:
             return []
-        parts = facets(question.split(CONTEXT_MARKER)[0]) if self.facet_weight else []
+        asked = question.split(CONTEXT_MARKER)[0]
+        parts = facets(asked) if self.facet_weight else []
+        segs = segments(asked) if self.segment_extra else []
         passages = [h.text for h in sources] if self.passage_weight else []
         texts = [c[0] for c in candidates]
-        vectors = self.embedder.embed([question, *(f.text for f in parts), *texts, *passages])
-        nq, nc = 1 + len(parts), len(candidates)
-        sims = vectors[nq : nq + nc] @ vectors[:nq].T  # column 0: the question, then its parts
+        queries = [question, *(f.text for f in parts), *segs]
+        vectors = self.embedder.embed([*queries, *texts, *passages])
+        nq, nc, nf = len(queries), len(candidates), 1 + len(parts)
+        sims = vectors[nq : nq + nc] @ vectors[:nq].T  # column 0: the question, its clauses...
         psims = vectors[nq + nc :] @ vectors[0] if passages else None
         q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
         f_terms = [set(terms(f.text)) for f in parts]
+        s_terms = [set(terms(seg)) for seg in segs]
         scored = []
         for (text, n), sim in zip(candidates, sims, strict=True):
             title_terms = set(terms(sources[n - 1].title))
             w = self.passage_weight  # the whole passage's similarity: its sentence's context
             context = w * float(psims[n - 1]) if psims is not None else 0.0
-            score = _mix(float(sim[0]), q_terms, text, title_terms, 0.6 - w) + context
+            score = mix(float(sim[0]), q_terms, text, title_terms, 0.6 - w) + context
             by_part = tuple(
                 (1 - self.facet_weight) * score
-                + self.facet_weight * _mix(float(sim[i + 1]), f_terms[i], text, title_terms, 0.6)
+                + self.facet_weight * mix(float(sim[i + 1]), f_terms[i], text, title_terms, 0.6)
                 + self._fit(f, text)
                 for i, f in enumerate(parts)
             )
+            by_seg = tuple(
+                mix(float(sim[nf + i]), s_terms[i], text, set(), 0.6) for i in range(len(segs))
+            )
             shared = q_terms & (set(terms(text)) | title_terms)
             overlap = len(shared) / len(q_terms) if q_terms else 0.0
-            scored.append(ScoredSentence(text, n, score, float(sim[0]), overlap, by_part))
+            scored.append(ScoredSentence(text, n, score, float(sim[0]), overlap, by_part, by_seg))
         scored.sort(key=lambda s: -s.score)
         return scored
 
@@ -195,18 +211,21 @@ class ExtractiveBackend:
         scored = self.score(question, sources)
         if not scored or scored[0].score < self.min_score:
             return Draft(sentences=[], refused=True)
-        if focus.scope == "many":
+        if focus.scope == "many" and not ONE_ASKED_RE.search(asked):
             return self.per_paper(scored, sources, question)
+        if self.background_penalty:  # the answer, not the background repeating the question
+            scored = demote(scored, background(sources), self.background_penalty)
+        if self.paper_vote > 1:  # the paper whose best few sentences score best leads
+            scored = lead_paper_first(scored, sources, self.paper_vote, self.vote_margin)
         best = scored[0].score
         chosen: list[ScoredSentence] = []
         if focus.kind != "general":  # put the best sentence stating the asked kind first
             typed = [s for s in scored[:10] if answers_kind(focus, s.text)]
             if typed and typed[0].score >= self.min_score:
                 chosen.append(typed[0])
+        floor = min(best, max(self.min_score, best - self.margin))  # the best always passes
         for s in scored:
-            if len(chosen) >= self.max_sentences or s.score < max(
-                self.min_score, best - self.margin
-            ):
+            if len(chosen) >= self.max_sentences or s.score < floor:
                 break
             if any(s.text == c.text for c in chosen):
                 continue
@@ -221,9 +240,10 @@ class ExtractiveBackend:
             extra = self._covering(ranked, q_terms, covered, self.one_extra, self.one_margin)
             chosen += [s for s in extra if all(s.text != c.text for c in chosen)]
         cited = {sources[c.source - 1].paper_id for c in chosen}  # each clause, from those papers
-        chosen += self._by_facet(
-            [s for s in scored if sources[s.source - 1].paper_id in cited], chosen
-        )
+        pool = [s for s in scored if sources[s.source - 1].paper_id in cited]
+        chosen += self._by_facet(pool, chosen)
+        chosen += by_segment(pool, chosen, self.segment_extra, self.segment_gap, self.segment_min)
+        chosen += spelled_out(pool, sources, chosen, self.one_margin, set(terms(asked)))
         return Draft(sentences=[DraftSentence(tidy(c.text), [c.source]) for c in chosen])
 
     def _contribution(
@@ -252,7 +272,8 @@ class ExtractiveBackend:
         self, scored: list[ScoredSentence], sources: list[Hit], question: str = ""
     ) -> Draft:
         """Multi-paper and "what do the papers say" questions: each relevant paper's best
-        sentence, papers in order of relevance; how many follows relevance, not a count. Grouped
+        sentence, papers in order of relevance; how many follows relevance, not a count (a paper
+        whose title has a name the question asks about is relevant). Grouped
         with it: a sentence covering parts of the question it did not (:meth:`_covering`), its
         finding (:meth:`_finding`), its best sentence for each clause (:meth:`_by_facet`)."""
         best = scored[0].score
@@ -260,7 +281,14 @@ class ExtractiveBackend:
         by_paper: dict[str, list[ScoredSentence]] = {}
         for s in scored:  # best first
             by_paper.setdefault(sources[s.source - 1].paper_id, []).append(s)
-        papers = [ss for ss in by_paper.values() if ss[0].score >= floor][: self.max_papers]
+        names = [e.lower() for e in analyse(question.split(CONTEXT_MARKER)[0]).entities]
+
+        def named(ss: list[ScoredSentence]) -> bool:  # its title names a paper the question does
+            title = sources[ss[0].source - 1].title.lower()
+            return any(re.search(rf"(?<!\w){re.escape(e)}(?!\w)", title) for e in names)
+
+        papers = [ss for ss in by_paper.values() if ss[0].score >= floor or named(ss)]
+        papers = papers[: self.max_papers]
         firsts = [ss[0] for ss in papers]
         q_terms = set(terms(question.split(CONTEXT_MARKER)[0]))
         chosen: list[ScoredSentence] = []
@@ -341,8 +369,8 @@ class ExtractiveBackend:
         ("how does it work", "what results") comes first. Sentences before the paper's first
         statement of its own work are background and serve only when nothing else does."""
         units: list[tuple[str, int]] = []
-        for n, hit in sorted(enumerate(sources, start=1), key=lambda x: _position(x[1])):
-            for text in split_by_offsets(hit.text, _offsets(hit)):
+        for n, hit in sorted(enumerate(sources, start=1), key=lambda x: position(x[1])):
+            for text in split_by_offsets(hit.text, hit_offsets(hit)):
                 if all(text != u[0] for u in units):  # overlapping chunks repeat sentences
                     units.append((text, n))
         if not units:
@@ -360,41 +388,3 @@ class ExtractiveBackend:
         first = parts[asked] or contribution
         rest = sorted((u for k, v in parts.items() for u in v if u not in first), key=units.index)
         return Draft(sentences=[DraftSentence(tidy(t), [n]) for t, n in [*first, *rest]])
-
-
-def _mix(sim: float, q_terms: set[str], text: str, title_terms: set[str], w: float) -> float:
-    """A sentence's score for a question (or one clause of it): ``w`` times its embedding
-    similarity, plus the share of the question's terms it states (its paper's title counts: it
-    gives the sentence its subject), plus the share it states itself."""
-    if not q_terms:
-        return w * sim
-    own_terms = set(terms(text))
-    overlap = len(q_terms & (own_terms | title_terms)) / len(q_terms)
-    own = len(q_terms & (own_terms - title_terms)) / len(q_terms)
-    return w * sim + 0.25 * overlap + 0.15 * own
-
-
-def _position(hit: Hit) -> tuple[int, int]:
-    """Where a chunk sits in its paper (chunk index, first sentence), for the paper's order."""
-    return _int(hit.metadata.get("chunk_index")), _int(hit.metadata.get("sentence_start"))
-
-
-def _int(value: object) -> int:
-    return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
-
-
-def _offsets(hit: Hit) -> str | None:
-    offsets = hit.metadata.get("sent_offsets")
-    return str(offsets) if offsets else None
-
-
-def tidy(sentence: str) -> str:
-    """A quoted sentence without a dangling connective at its start ("However, we ..." ->
-    "We ...") and without the paper's own bracketed reference numbers ("[12]", which would pose
-    as the answer's citations) or LaTeX escapes ("88\\%" -> "88%"); never reworded otherwise."""
-    sentence = LATEX_ESCAPE_RE.sub(lambda m: m.group(1) or " ", strip_markers(sentence))
-    m = CONNECTIVE_RE.match(sentence)
-    if not m or len(sentence) - m.end() < 20:
-        return sentence
-    rest = sentence[m.end() :]
-    return rest[:1].upper() + rest[1:]

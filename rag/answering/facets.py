@@ -20,7 +20,7 @@ from typing import Literal
 
 from rag.answering.focus import Focus, analyse, answers_kind
 
-FacetKind = Literal["quantity", "reason", "method", "general"]
+FacetKind = Literal["quantity", "reason", "result", "method", "general"]
 
 #: Where a question's clauses start: a new question sentence, or ", and what/how/...".
 _SPLIT = re.compile(
@@ -35,6 +35,10 @@ _REASON_Q = re.compile(
     r"\b(why|what (problem|issue|limitation|challenge|reason)s?|motivat\w*|what (limits|causes|"
     r"explains|drives)|fall\w* short)\b",
     re.IGNORECASE,
+)
+#: A clause asking what a method achieves ("what does each gain", "does it help", "how well").
+_RESULT_Q = re.compile(
+    r"\b(gain\w*|help\w*|benefit\w*|improve\w*|how well|pay off|work better|compare\w*)\b", re.I
 )
 _METHOD_Q = re.compile(r"\bhow (is|are|was|were|does|do|did|can)\b|\b(trained|used|work)\b", re.I)
 
@@ -51,6 +55,13 @@ REASON_RE = re.compile(
     r"\b(due to|because|caused? by|stems? from|rooted in|attribut\w+ to|lead\w* to|result\w* in|"
     r"the (reason|cause|root)|limit\w*|restrict\w*|hinder\w*|suffer\w*|bottleneck|prone to|"
     r"fail\w*|(is|are) not|cannot|lack\w*|issues?|problems?|challenges?)\b",
+    re.IGNORECASE,
+)
+#: A sentence reporting what a method achieves (a comparison, a gain, a number).
+RESULT_RE = re.compile(
+    r"\b(outperform\w*|surpass\w*|improv\w*|achiev\w*|gains?|better|higher|lower|faster|"
+    r"fewer|less|reduc\w*|boost\w*|state-of-the-art|competitive|matches|benefit\w*)\b|"
+    r"(?<![\w(-])\d+([.,]\d+)?(?![\w)-])",
     re.IGNORECASE,
 )
 #: A sentence saying how the work is done.
@@ -89,6 +100,8 @@ def _kind(clause: str) -> FacetKind:
         return "quantity"
     if _REASON_Q.search(clause):
         return "reason"
+    if _RESULT_Q.search(clause):
+        return "result"
     if _METHOD_Q.search(clause):
         return "method"
     return "general"
@@ -104,6 +117,8 @@ def fits(facet: Facet, sentence: str) -> bool:
         return bool(REASON_RE.search(sentence))
     if facet.kind == "method":
         return bool(METHOD_RE.search(sentence))
+    if facet.kind == "result":
+        return bool(RESULT_RE.search(sentence))
     return True
 
 
