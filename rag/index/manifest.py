@@ -29,17 +29,25 @@ from typing import Any
 VERSION = 1
 
 
-def manifest_path(home: Path, collection: str) -> Path:
+def side_path(home: Path, kind: str, collection: str, suffix: str) -> Path:
+    """A file kept beside a local store (the manifest, the mirror): ``HOME/<kind>-<collection>``."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in collection)
-    return home / f"manifest-{safe}.json"
+    return home / f"{kind}-{safe}{suffix}"
+
+
+def remove(path: Path) -> None:
+    with contextlib.suppress(OSError):  # gone already, or a read-only data directory
+        path.unlink()
+
+
+def manifest_path(home: Path, collection: str) -> Path:
+    return side_path(home, "manifest", collection, ".json")
 
 
 def invalidate(home: Path, collection: str, chroma_url: str | None = None) -> None:
     """Remove the manifest (before a write changes what it describes); none on a server."""
-    if chroma_url:
-        return
-    with contextlib.suppress(OSError):  # gone already, or a read-only data directory
-        manifest_path(home, collection).unlink()
+    if not chroma_url:
+        remove(manifest_path(home, collection))
 
 
 def read(home: Path, collection: str, embedder: str) -> dict[str, Any] | None:

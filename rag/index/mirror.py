@@ -36,6 +36,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rag.index.manifest import remove, side_path
+
 VERSION = 1
 MAGIC = b"RAGMIR01"
 #: No copy of a library with more chunks than this. Every committed write rewrites the whole
@@ -59,16 +61,13 @@ class Source(Protocol):
 
 
 def mirror_path(home: Path, collection: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in collection)
-    return home / f"mirror-{safe}.bin"
+    return side_path(home, "mirror", collection, ".bin")
 
 
 def invalidate(home: Path, collection: str, chroma_url: str | None = None) -> None:
     """Remove the copy (before a write changes what it mirrors); none on a server."""
-    if chroma_url:
-        return
-    with contextlib.suppress(OSError):
-        mirror_path(home, collection).unlink()
+    if not chroma_url:
+        remove(mirror_path(home, collection))
 
 
 def log_position(home: Path, collection: str) -> Position | None:

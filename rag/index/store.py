@@ -342,19 +342,22 @@ class Store:
             ]
         return out
 
+    def _invalidate_side_files(self) -> None:
+        """Before any write: drop the counts manifest and the mirror, which it would outdate."""
+        manifest.invalidate(self.home, self.collection.name, self.chroma_url)
+        mirror.invalidate(self.home, self.collection.name, self.chroma_url)
+
     def upsert_chunks(
         self, ids: Sequence[str], embeddings: np.ndarray, documents: Sequence[str], metadatas: Any
     ) -> None:
         """One upsert call (all applied or none)."""
-        manifest.invalidate(self.home, self.collection.name, self.chroma_url)  # goes first
-        mirror.invalidate(self.home, self.collection.name, self.chroma_url)
+        self._invalidate_side_files()
         self.collection.upsert(
             ids=list(ids), embeddings=embeddings, documents=list(documents), metadatas=metadatas
         )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
-        manifest.invalidate(self.home, self.collection.name, self.chroma_url)  # goes first
-        mirror.invalidate(self.home, self.collection.name, self.chroma_url)
+        self._invalidate_side_files()
         self.collection.delete(ids=list(ids))
 
     def replace_papers(
